@@ -1,0 +1,60 @@
+# The two commands are `make book` and `make test`; every other target is a step of theirs.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The install stamp is keyed on pyproject.toml: a changed dependency list reinstalls.
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+QUIET_PIP := { grep -v '^WARNING: Location' || true; }
+
+.PHONY: install test lint unit nbval book book-strict notebooks bench serve clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q $(TORCH_PINS) 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -e ".[dev,llm]" 2>&1 | { grep -vE '^WARNING: Location|BuildBackendWarning|^ *!!|\*{10}|^ *$$' || true; }
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@rm -f $(VENV)/.installed-* && touch $@ && echo "install: $(VENV) is ready"
+
+test: install
+	@$(MAKE) --no-print-directory lint unit nbval book-strict
+
+lint: install
+	$(VENV)/bin/ruff check modlib tests benchmarks
+
+unit: install
+	MODLIB_PROFILE=ci $(VENV)/bin/pytest -q -p no:cacheprovider tests
+
+# nbval on every notebook in notebooks/ (an empty folder is not an error).
+nbval: install
+	@nbs=$$(ls notebooks/*.ipynb 2>/dev/null || true); \
+	if [ -z "$$nbs" ]; then echo "nbval: no notebooks yet"; exit 0; fi; \
+	MODLIB_PROFILE=ci $(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env $$nbs
+
+book: install
+	$(VENV)/bin/jupyter-book build .
+	@echo "book: open _build/html/index.html"
+
+# The strict build: warnings are errors, into a temporary folder that is removed afterwards.
+book-strict: install
+	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	$(VENV)/bin/jupyter-book build . --path-output "$$out" -W --keep-going
+
+# Regenerate the stored notebook outputs (cpu profile).
+notebooks: install
+	@for nb in notebooks/*.ipynb; do echo "running $$nb"; \
+	MODLIB_PROFILE=cpu $(VENV)/bin/jupyter-execute --inplace --timeout=3600 "$$nb"; done
+
+bench: install
+	$(PY) benchmarks/bench_spectral.py
+	$(PY) benchmarks/bench_loss.py
+
+serve: book
+	$(PY) -m http.server -d _build/html 8000
+
+clean:
+	rm -rf _build .pytest_cache
