@@ -1,0 +1,265 @@
+"""One small, visible training loop for every experiment of the course.
+
+``fit`` trains a classifier or a causal language model with AdamW, optionally adding the
+clusterability loss ``lam * (1 - mean clusterability)`` with a linear warm-up of ``lam``
+(Golechha et al. 2025). It shows progress bars, evaluates every epoch, keeps a ``History``,
+stops loudly on a NaN/Inf loss, and writes checkpoints atomically from which ``resume`` continues
+bit-identically on a CPU. Multi-GPU training wraps this loop with Accelerate (notebook 07).
+Introduced in notebook 03.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .loss import ClusterabilityLoss
+
+__all__ = ["TrainConfig", "History", "fit", "evaluate", "load_checkpoint"]
+
+Task = Literal["classify", "lm"]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`fit`; saved with every checkpoint and in ``results.json``."""
+
+    epochs: int = 1  # passes over the training loader
+    lr: float = 1e-3  # AdamW learning rate
+    weight_decay: float = 0.01  # AdamW weight decay (grokking needs ~1.0)
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW betas
+    lam: float = 20.0  # λ, weight of the clusterability loss (used only when a loss is given)
+    lam_warmup_steps: int = 0  # λ grows linearly from 0 over this many steps
+    clip_grad: float | None = 1.0  # max global gradient norm; None turns clipping off
+    task: Task = "classify"  # "classify": batches (X, y); "lm": token blocks (B, T + 1)
+    max_steps: int | None = None  # stop after this many optimiser steps (None: all epochs)
+    seed: int = 0  # seeds the global RNG at the start (dropout, shuffling)
+    amp: bool = True  # bf16 autocast when training on CUDA; ignored on CPU
+    log_every: int = 10  # record per-layer clusterability every this many steps
+    checkpoint_dir: str | None = None  # where checkpoints go (None: no checkpoints)
+
+    def __post_init__(self) -> None:
+        if self.task not in get_args(Task):
+            raise ValueError(f"'task' must be one of {get_args(Task)}. Got {self.task!r}.")
+        for name in ("epochs", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"'{name}' must be >= 1. Got {getattr(self, name)}.")
+        if self.lam < 0 or self.lr <= 0:
+            raise ValueError(f"'lam' must be >= 0 and 'lr' > 0. Got lam={self.lam}, lr={self.lr}.")
+        self.betas = tuple(self.betas)  # a list after a JSON round trip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """The config saved by ``asdict``; unknown keys are refused with a ValueError."""
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"Unknown TrainConfig fields: {sorted(unknown)}.")
+        return cls(**d)
+
+
+@dataclass
+class History:
+    """What happened during :func:`fit`.
+
+    Attributes:
+        steps: one dict per optimiser step: ``step``, ``task_loss``, ``lam`` and, with a
+            clusterability loss, ``clusterability`` (mean over layers) and, every
+            ``log_every`` steps, ``layers`` ({name: clusterability}).
+        epochs: one dict per epoch: ``epoch``, ``train_loss``, the evaluation metrics
+            (``eval_loss`` and ``accuracy`` or ``perplexity``) and ``layers``.
+    """
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+
+    def column(self, key: str, *, per: Literal["steps", "epochs"] = "epochs") -> list[Any]:
+        """The values of one key over steps or epochs (missing entries skipped)."""
+        return [row[key] for row in getattr(self, per) if key in row]
+
+
+def _batch_loss(model: nn.Module, batch: Any, task: Task, device: torch.device
+                ) -> tuple[Tensor, Tensor, int]:
+    """(mean loss, number correct or summed loss, number of targets) of one batch."""
+    if task == "classify":
+        X, y = batch[0].to(device), batch[1].to(device)
+        logits = model(X)
+        loss = nn.functional.cross_entropy(logits.float(), y)
+        return loss, (logits.argmax(-1) == y).sum(), y.numel()
+    tokens = (batch[0] if isinstance(batch, (list, tuple)) else batch).to(device)  # (B, T + 1)
+    out = model(tokens[:, :-1])
+    logits = out.logits if hasattr(out, "logits") else out  # (B, T, vocab)
+    targets = tokens[:, 1:]
+    loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+    return loss, loss.detach() * targets.numel(), targets.numel()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, *, task: Task = "classify") -> dict[str, float]:
+    """Mean loss and accuracy (classify) or perplexity (lm) of ``model`` on ``loader``.
+
+    Example:
+        >>> data = [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))]
+        >>> sorted(evaluate(nn.Linear(3, 2), data))
+        ['accuracy', 'eval_loss']
+
+    Introduced in notebook 03.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total_loss, total_score, n = 0.0, 0.0, 0
+    for batch in loader:
+        loss, score, count = _batch_loss(model, batch, task, device)
+        total_loss += float(loss) * count
+        total_score += float(score)
+        n += count
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("'loader' yielded no data to evaluate on.")
+    mean = total_loss / n
+    if task == "classify":
+        return {"eval_loss": mean, "accuracy": total_score / n}
+    return {"eval_loss": mean, "perplexity": float(torch.tensor(mean).exp())}
+
+
+def _save_atomic(obj: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint written by :func:`fit`, loaded safely (``weights_only=True``).
+
+    Returns:
+        ``{"model", "optimizer", "config", "history", "epoch", "step", "rng", ...}``.
+    """
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _generators(loader: Any) -> list[torch.Generator]:
+    found = [getattr(loader, "generator", None), getattr(getattr(loader, "sampler", None),
+                                                          "generator", None)]
+    return [g for g in found if isinstance(g, torch.Generator)]
+
+
+def _checkpoint(model, opt, config, history, epoch, step, loader) -> dict[str, Any]:
+    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "config": asdict(config),
+            "history": asdict(history), "epoch": epoch, "step": step,
+            "rng": torch.get_rng_state(),
+            "loader_rng": [g.get_state() for g in _generators(loader)]}
+
+
+def _restore(ckpt, model, opt, loader) -> tuple[History, int, int]:
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    torch.set_rng_state(ckpt["rng"])
+    for g, state in zip(_generators(loader), ckpt["loader_rng"], strict=False):
+        g.set_state(state)
+    return History(**ckpt["history"]), ckpt["epoch"], ckpt["step"]
+
+
+def _check_finite(loss: Tensor, step: int, epoch: int) -> None:
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"The training loss became {float(loss.detach())} at step "
+                                 f"{step} (epoch {epoch}). Lower 'lr' or 'lam', or keep "
+                                 f"'clip_grad' on.")
+
+
+def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | None = None,
+        loss: ClusterabilityLoss | None = None, eval_loader: DataLoader | None = None,
+        resume: str | os.PathLike | None = None, disable: bool = False) -> History:
+    """Train ``model`` in place; with ``loss``, minimise ``task loss + lam * loss()``.
+
+    Args:
+        model: the network (on the device to train on).
+        train_loader: batches ``(X, y)`` (``task="classify"``) or token blocks ``(B, T + 1)``
+            (``task="lm"``).
+        config: a :class:`TrainConfig`; default ``TrainConfig()``.
+        loss: a :class:`modlib.ClusterabilityLoss` of ``model``; None trains the task alone.
+        eval_loader: evaluated after every epoch (accuracy or perplexity).
+        resume: path of a checkpoint written by ``fit``: training continues from it (model,
+            optimiser, random state, history), bit-identically on a CPU.
+        disable: turn the progress bars off.
+
+    Returns:
+        The :class:`History` (also stored in every checkpoint).
+
+    Raises:
+        FloatingPointError: the loss became NaN or Inf (the message names the step).
+        ValueError: a bad config, or a loss built for another model.
+
+    Introduced in notebook 03.
+    """
+    config = config or TrainConfig()
+    if loss is not None and not any(m is dict(model.named_modules()).get(n)
+                                    for n, m in loss._layers):
+        raise ValueError("'loss' was built for another model: none of its layers is in 'model'.")
+    device = next(model.parameters()).device
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
+                            weight_decay=config.weight_decay)
+    history, start_epoch, step = History(), 0, 0
+    if resume is not None:
+        history, start_epoch, step = _restore(load_checkpoint(resume), model, opt, train_loader)
+    else:
+        torch.manual_seed(config.seed)
+    amp = torch.autocast("cuda", torch.bfloat16, enabled=config.amp and device.type == "cuda")
+    model.train()
+    for epoch in tqdm(range(start_epoch, config.epochs), desc="epochs", disable=disable,
+                      initial=start_epoch, total=config.epochs):
+        running, batches = 0.0, 0
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=disable)
+        for batch in bar:
+            lam = config.lam * min(1.0, (step + 1) / max(1, config.lam_warmup_steps))
+            with amp:
+                task_loss, _, _ = _batch_loss(model, batch, config.task, device)
+            total, row = task_loss, {"step": step, "task_loss": float(task_loss.detach()),
+                                       "lam": lam}
+            if loss is not None:
+                c_loss = loss()
+                total = task_loss + lam * c_loss
+                row["clusterability"] = 1.0 - float(c_loss.detach())
+                if step % config.log_every == 0:
+                    row["layers"] = loss.clusterability()
+            _check_finite(total, step, epoch)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            if config.clip_grad is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+            opt.step()
+            history.steps.append(row)
+            running, batches, step = running + row["task_loss"], batches + 1, step + 1
+            bar.set_postfix({k: f"{row[k]:.3f}" for k in ("task_loss", "clusterability")
+                             if k in row})
+            if config.max_steps is not None and step >= config.max_steps:
+                break
+        _end_epoch(model, loss, eval_loader, config, history, epoch, running / max(1, batches))
+        if config.checkpoint_dir is not None:
+            _save_atomic(_checkpoint(model, opt, config, history, epoch + 1, step, train_loader),
+                         Path(config.checkpoint_dir) / "last.pt")
+        if config.max_steps is not None and step >= config.max_steps:
+            break
+    return history
+
+
+def _end_epoch(model, loss, eval_loader, config, history, epoch, train_loss) -> None:
+    row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss}
+    if eval_loader is not None:
+        row.update(evaluate(model, eval_loader, task=config.task))
+    if loss is not None:
+        row["layers"] = loss.clusterability()
+    history.epochs.append(row)
