@@ -3,15 +3,26 @@
 - :class:`MnistCNN`: the course's small MNIST CNN, the "pretrained CNN" of notebook 02.
 - :class:`PaperMLP`: the authors' MNIST MLP 784→64→64→64→10 without biases.
 - :class:`PaperCifarCNN`: the authors' CIFAR-10 CNN (one conv, four fc layers without biases).
+- :class:`ModAddTransformer`: the paper's one-layer transformer for ``(a + b) mod p``, built like
+  Nanda et al.'s grokking model (*Progress measures for grokking via mechanistic
+  interpretability*, 2023): no LayerNorm, ReLU MLP, logits read at the last position.
+- :func:`tiny_gpt2`: a small GPT-2-architecture causal LM (Hugging Face), the offline stand-in.
 
-Shapes follow PAPER.md; introduced in notebooks 02–03 and 05.
+Shapes follow PAPER.md. Introduced in notebooks 02–03, 05 (CIFAR), 06 (modular addition) and
+07 (language models).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import torch
 from torch import Tensor, nn
 
-__all__ = ["MnistCNN", "PaperMLP", "PaperCifarCNN"]
+if TYPE_CHECKING:
+    from transformers import GPT2LMHeadModel
+
+__all__ = ["MnistCNN", "PaperMLP", "PaperCifarCNN", "ModAddTransformer", "tiny_gpt2"]
 
 
 class MnistCNN(nn.Module):
@@ -91,3 +102,172 @@ class PaperCifarCNN(nn.Module):
         h = self.pool(self.act(self.conv(X))).flatten(1)  # (B, 4096)
         h = self.act(self.fc2(self.act(self.fc1(h))))
         return self.fc4(self.act(self.fc3(h)))
+
+
+def _check_size(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"'{name}' must be an int. Got {type(value).__name__}.")
+    if value < 1:
+        raise ValueError(f"'{name}' must be an int >= 1. Got {value}.")
+    return value
+
+
+def _check_heads(width_name: str, width: int, n_heads: int) -> None:
+    if width % n_heads:
+        raise ValueError(f"'{width_name}' must be a multiple of the number of heads {n_heads}. "
+                         f"Got {width}.")
+
+
+class _Attention(nn.Module):
+    """Causal multi-head self-attention, Q, K, V, O each its own bias-free ``nn.Linear``.
+
+    Separate modules (not one fused QKV matrix) so that each is a weight graph of its own, and
+    k contiguous blocks of ``d_model`` line up with heads when k divides ``n_heads``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads, self.d_head = n_heads, d_model // n_heads
+        self.q = nn.Linear(d_model, d_model, bias=False)
+        self.k = nn.Linear(d_model, d_model, bias=False)
+        self.v = nn.Linear(d_model, d_model, bias=False)
+        self.o = nn.Linear(d_model, d_model, bias=False)
+
+    def _heads(self, h: Tensor) -> Tensor:
+        B, T, _ = h.shape
+        return h.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, d_head)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, T, d_model) → (B, T, d_model)."""
+        B, T, _ = x.shape
+        q, k, v = self._heads(self.q(x)), self._heads(self.k(x)), self._heads(self.v(x))
+        scores = q @ k.transpose(-2, -1) / self.d_head**0.5  # (B, H, T, T)
+        future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # (T, T)
+        pattern = scores.masked_fill(future, float("-inf")).softmax(-1)  # (B, H, T, T)
+        z = (pattern @ v).transpose(1, 2).reshape(B, T, -1)  # (B, H, T, d_head) -> (B, T, d_model)
+        return self.o(z)
+
+
+class _MLP(nn.Module):
+    """``fc_out(relu(fc_in(x)))``: the d_mlp hidden neurons are fc_in's rows, fc_out's columns."""
+
+    def __init__(self, d_model: int, d_mlp: int) -> None:
+        super().__init__()
+        self.fc_in = nn.Linear(d_model, d_mlp)
+        self.fc_out = nn.Linear(d_mlp, d_model)
+        self.act = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, T, d_model) → (B, T, d_model)."""
+        return self.fc_out(self.act(self.fc_in(x)))
+
+
+class ModAddTransformer(nn.Module):
+    """The paper's one-layer transformer for ``(a + b) mod p`` on the sequence ``a b =``.
+
+    Token and learned position embeddings, one causal attention layer, one ReLU MLP, both added
+    to the residual stream, no LayerNorm (as Nanda et al.'s grokking model), and an unembedding
+    to the p answers read at the last position (the '=' token). Every matrix that is clustered
+    is its own ``nn.Linear``: ``attn.q``, ``attn.k``, ``attn.v``, ``attn.o``, ``mlp.fc_in``,
+    ``mlp.fc_out`` (and ``unembed``), so :func:`modlib.weight_layers` and
+    :class:`modlib.ClusterabilityLoss` see them by name.
+
+    Args:
+        p: the modulus; tokens ``0..p-1`` are numbers and token ``p`` is '='.
+        d_model: width of the residual stream.
+        n_heads: attention heads; ``d_head = d_model // n_heads``.
+        d_mlp: hidden neurons of the MLP.
+        n_ctx: context length (3 for ``a b =``).
+
+    Raises:
+        TypeError: a size that is not an int.
+        ValueError: a size < 1 (``p`` < 2), or ``d_model`` not a multiple of ``n_heads``.
+
+    Example:
+        >>> model = ModAddTransformer(p=7, d_model=16, n_heads=4, d_mlp=16)
+        >>> model(torch.tensor([[3, 5, 7]])).shape  # 3 + 5 = ?
+        torch.Size([1, 7])
+
+    Introduced in notebook 06.
+    """
+
+    def __init__(self, p: int = 113, *, d_model: int = 128, n_heads: int = 4, d_mlp: int = 128,
+                 n_ctx: int = 3) -> None:
+        super().__init__()
+        for name, value in [("p", p), ("d_model", d_model), ("n_heads", n_heads),
+                            ("d_mlp", d_mlp), ("n_ctx", n_ctx)]:
+            _check_size(name, value)
+        if p < 2:
+            raise ValueError(f"'p' must be an int >= 2. Got {p}.")
+        _check_heads("d_model", d_model, n_heads)
+        self.p, self.n_ctx = p, n_ctx
+        self.equals_token = p  # the '=' token
+        self.embed = nn.Embedding(p + 1, d_model)
+        self.pos = nn.Embedding(n_ctx, d_model)
+        self.attn = _Attention(d_model, n_heads)
+        self.mlp = _MLP(d_model, d_mlp)
+        self.unembed = nn.Linear(d_model, p, bias=False)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """tokens: (B, n_ctx) integer token ids in ``[0, p]`` → logits (B, p).
+
+        Raises:
+            TypeError: tokens that are not an integer tensor.
+            ValueError: tokens not of shape (B, n_ctx).
+        """
+        if not isinstance(tokens, Tensor) or tokens.dtype.is_floating_point \
+                or tokens.dtype == torch.bool:
+            raise TypeError(f"'tokens' must be an integer tensor. "
+                            f"Got {getattr(tokens, 'dtype', type(tokens).__name__)}.")
+        if tokens.ndim != 2 or tokens.shape[1] != self.n_ctx:
+            raise ValueError(f"'tokens' must have shape (B, {self.n_ctx}). "
+                             f"Got {tuple(tokens.shape)}.")
+        x = self.embed(tokens) + self.pos.weight  # (B, T, d_model) + (T, d_model)
+        x = x + self.attn(x)  # (B, T, d_model)
+        x = x + self.mlp(x)  # (B, T, d_model)
+        return self.unembed(x[:, -1])  # (B, d_model) -> (B, p)
+
+
+def tiny_gpt2(vocab_size: int, *, n_layer: int = 2, n_head: int = 4, n_embd: int = 128,
+              n_positions: int = 256) -> GPT2LMHeadModel:
+    """A small, randomly initialised GPT-2-architecture causal LM (no download).
+
+    The offline stand-in for GPT-2 small: the same modules (``transformer.h.{i}.mlp.c_fc`` …,
+    see :mod:`modlib.llm`), only fewer and narrower. The MLP is ``4 * n_embd`` wide as in GPT-2.
+    Its beginning- and end-of-text token is the last id, ``vocab_size - 1``, as GPT-2's
+    ``<|endoftext|>`` is.
+
+    Args:
+        vocab_size: number of token ids.
+        n_layer: transformer blocks.
+        n_head: attention heads; must divide ``n_embd``.
+        n_embd: width of the residual stream.
+        n_positions: longest context.
+
+    Returns:
+        A ``transformers.GPT2LMHeadModel`` in training mode.
+
+    Raises:
+        ImportError: transformers is not installed (``pip install "modlib[llm]"``).
+        TypeError: a size that is not an int.
+        ValueError: a size < 1, or ``n_embd`` not a multiple of ``n_head``.
+
+    Example:
+        >>> model = tiny_gpt2(50, n_layer=1, n_head=2, n_embd=16, n_positions=8)
+        >>> model(torch.zeros(2, 8, dtype=torch.long)).logits.shape
+        torch.Size([2, 8, 50])
+
+    Introduced in notebook 07.
+    """
+    for name, value in [("vocab_size", vocab_size), ("n_layer", n_layer), ("n_head", n_head),
+                        ("n_embd", n_embd), ("n_positions", n_positions)]:
+        _check_size(name, value)
+    _check_heads("n_embd", n_embd, n_head)
+    try:
+        from transformers import GPT2Config, GPT2LMHeadModel
+    except ImportError as err:  # the [llm] extra
+        raise ImportError("tiny_gpt2 needs transformers: pip install \"modlib[llm]\".") from err
+    config = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd,
+                        n_layer=n_layer, n_head=n_head, bos_token_id=vocab_size - 1,
+                        eos_token_id=vocab_size - 1)
+    return GPT2LMHeadModel(config)
