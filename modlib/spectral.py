@@ -31,7 +31,7 @@ __all__ = ["normalized_matrix", "spectral_embedding", "SpectralEmbedding", "spec
 
 _FULL_SVD_MAX_SIDE = 400  # below this a full SVD is as fast as a randomized one, and exact
 _OVERSAMPLES = 10  # extra random directions of the randomized SVD
-_POWER_ITERS = 6  # power iterations of the randomized SVD (accuracy for small singular gaps)
+_POWER_ITERS = 4  # power iterations of the randomized SVD (for close singular values)
 
 
 def _check_k_for(W: Tensor, k: object) -> int:

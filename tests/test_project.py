@@ -1,8 +1,8 @@
 """The repository's own promises: pins in sync, CI calls the README's command, public API."""
 
 import pathlib
-import tomllib
 
+import tomllib
 import yaml
 
 import modlib

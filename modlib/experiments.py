@@ -1,0 +1,239 @@
+"""The paper's experiments, end to end: train a baseline and a modular model, measure both.
+
+``reproduce(name)`` is what ``python -m modlib reproduce NAME`` runs and what the notebooks call.
+Both models start from the same initialisation and see the same batches; the baseline is
+trained with ``lam = 0`` (its clusterability is only watched), the modular model with ``lam``.
+Introduced in notebook 03; CIFAR in 05, modular addition in 06, language models in 07.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import data as mdata
+from .graph import layer_matrix
+from .loss import ClusterabilityLoss
+from .metrics import chance_level, clusterability, random_baseline
+from .models import MnistCNN, ModAddTransformer, PaperCifarCNN, PaperMLP
+from .partition import Partition
+from .profiles import Profile
+from .profiles import profile as get_profile
+from .spectral import spectral_cocluster
+from .train import History, TrainConfig, evaluate, fit
+
+__all__ = ["Experiment", "RunResult", "ExperimentResult", "reproduce", "measure", "PAPER"]
+
+Experiment = Literal["mnist", "cifar", "modadd", "llm"]
+
+# The authors' own numbers where the set-up matches ours (PAPER.md, from their code's outputs).
+PAPER: dict[str, dict[str, Any]] = {
+    "cifar": {"source": "authors' code (github.com/7vik/modularity), 10 epochs, k=4, lam=20",
+              "baseline": {"accuracy": 0.654}, "modular": {"accuracy": 0.660,
+                                                           "clusterability": 0.9999}},
+}
+
+
+@dataclass
+class RunResult:
+    """One trained model and what was measured on it."""
+
+    model: nn.Module
+    history: History
+    metrics: dict[str, Any]
+
+
+@dataclass
+class ExperimentResult:
+    """What :func:`reproduce` returns: both runs, their partitions and the ``results.json``."""
+
+    baseline: RunResult
+    modular: RunResult
+    partitions: dict[str, Partition]
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def measure(model: nn.Module, loss: ClusterabilityLoss, *, seed: int = 0) -> dict[str, Any]:
+    """Clusterability of ``model``'s clustered layers, on the training partitions and spectral.
+
+    Returns:
+        ``{"clusterability": mean on the training partitions, "clusterability_spectral": mean
+        on each layer's own spectral partition, "chance_spectral": mean chance level of those,
+        "layers": {name: {"training": C, "spectral": C}}}``.
+    """
+    per_layer: dict[str, dict[str, float]] = {}
+    train_c = loss.clusterability()
+    chances = []
+    for name, module in loss._layers:
+        W = layer_matrix(module).detach()
+        part = spectral_cocluster(W, loss.k, seed=seed)
+        chances.append(chance_level(part))
+        per_layer[name] = {"training": train_c[name], "spectral": float(clusterability(W, part))}
+    mean = lambda key: sum(v[key] for v in per_layer.values()) / len(per_layer)  # noqa: E731
+    return {"clusterability": mean("training"), "clusterability_spectral": mean("spectral"),
+            "chance_spectral": sum(chances) / len(chances), "layers": per_layer}
+
+
+@dataclass
+class _Setup:
+    model: nn.Module
+    train_loader: Any
+    test_loader: Any
+    config: TrainConfig
+    layers: list[str] | None
+    source: str
+    metric: str = "accuracy"
+    partitions: dict[str, Partition] | None = None
+
+
+def _image_setup(prof: Profile, seed: int, model_name: str | None, lam: float, cifar: bool
+                 ) -> _Setup:
+    if cifar:
+        d = mdata.load_cifar10(prof.cifar_train, prof.cifar_test, seed=seed)
+        model, layers, epochs = PaperCifarCNN(), ["fc2"], prof.cifar_epochs
+    else:
+        d = mdata.load_mnist(prof.mnist_train, prof.mnist_test, seed=seed)
+        if model_name == "paper":
+            model, layers = PaperMLP(), ["fc2"]
+        else:
+            model, layers = MnistCNN(width=prof.width), None
+        epochs = prof.mnist_epochs
+    train, test = mdata.loaders(d, prof.batch_size, seed=seed)
+    # λ reaches its full value halfway through training: features first, then modules
+    cfg = TrainConfig(epochs=epochs, lr=2e-3, lam=lam, lam_warmup_steps=len(train) * epochs // 2,
+                      seed=seed)
+    return _Setup(model, train, test, cfg, layers, d.source)
+
+
+def _modadd_setup(prof: Profile, seed: int, k: int, lam: float) -> _Setup:
+    d = mdata.modular_addition(prof.modadd_p, train_frac=prof.modadd_train_frac, seed=seed)
+    model = ModAddTransformer(prof.modadd_p)
+    train = DataLoader(d.train, batch_size=len(d.train))  # full batch, as in the paper
+    test = DataLoader(d.test, batch_size=len(d.test))
+    # Nanda et al.'s grokking recipe: AdamW, strong weight decay, β2 = 0.98
+    cfg = TrainConfig(epochs=prof.modadd_epochs, lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98),
+                      lam=lam, lam_warmup_steps=prof.modadd_epochs // 10, seed=seed,
+                      log_every=max(1, prof.modadd_epochs // 200))
+    layers = ["attn.q", "attn.k", "attn.v", "attn.o", "mlp.fc_in", "mlp.fc_out"]
+    return _Setup(model, train, test, cfg, layers, f"modular-addition-p{prof.modadd_p}")
+
+
+def _llm_setup(prof: Profile, seed: int, k: int, lam: float) -> _Setup:
+    from .llm import mlp_layers, spectral_partitions
+    from .zoo import pretrained
+
+    pt = pretrained("gpt2", profile=prof)
+    text = mdata.load_text(prof.text_chars, seed=seed)
+    tok = mdata.get_tokenizer()
+    blocks = [mdata.token_blocks(t, tok, prof.llm_seq_len) for t in (text.train, text.validation)]
+    train = DataLoader(blocks[0], batch_size=prof.llm_batch, shuffle=True,
+                       generator=torch.Generator().manual_seed(seed))
+    test = DataLoader(blocks[1], batch_size=prof.llm_batch)
+    model = pt.model.train()
+    # fine-tuning keeps the clusters that spectral co-clustering finds in the pretrained model
+    parts = spectral_partitions(model, k, mlp_layers(model, "in"), seed=seed)
+    cfg = TrainConfig(task="lm", epochs=10_000, max_steps=prof.llm_steps,
+                      lr=1e-3 if pt.stand_in else 1e-4, lam=lam,
+                      lam_warmup_steps=prof.llm_steps // 4, seed=seed)
+    return _Setup(model, train, test, cfg, list(parts), f"{pt.source} / {text.source}",
+                  metric="perplexity", partitions=parts)
+
+
+def _setup(name: str, prof: Profile, seed: int, model: str | None, k: int, lam: float) -> _Setup:
+    if name in ("mnist", "cifar"):
+        return _image_setup(prof, seed, model, lam, cifar=name == "cifar")
+    return {"modadd": _modadd_setup, "llm": _llm_setup}[name](prof, seed, k, lam)
+
+
+def _run(setup: _Setup, init: dict[str, torch.Tensor], k: int, lam: float, seed: int,
+         progress: bool) -> tuple[RunResult, ClusterabilityLoss]:
+    model = copy.deepcopy(setup.model)
+    model.load_state_dict(init)
+    loss = ClusterabilityLoss(model, k, layers=setup.layers, partitions=setup.partitions)
+    cfg = TrainConfig(**{**asdict(setup.config), "lam": lam})
+    hist = fit(model, setup.train_loader, config=cfg, loss=loss, eval_loader=setup.test_loader,
+               disable=not progress)
+    metrics = evaluate(model, setup.test_loader, task=cfg.task)
+    if cfg.task == "lm":
+        metrics["loss"] = metrics.pop("eval_loss")
+    metrics.update(measure(model, loss, seed=seed))
+    return RunResult(model, hist, metrics), loss
+
+
+def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int = 4,
+              lam: float = 20.0, seed: int = 0, model: str | None = None,
+              out: str | Path | None = None, progress: bool = True) -> ExperimentResult:
+    """Train a baseline and a modular model for one of the paper's experiments.
+
+    Args:
+        name: ``"mnist"``, ``"cifar"``, ``"modadd"`` or ``"llm"``.
+        profile: ``"ci"``, ``"cpu"``, ``"gpu"`` or a Profile; default :func:`modlib.profile`.
+        k: clusters per layer.
+        lam: λ of the modular run (the baseline uses 0).
+        seed: seeds data, initialisation and training.
+        model: ``"paper"`` picks the authors' MLP for ``mnist`` (default: the course CNN).
+        out: folder for ``results.json`` and the figures; None writes nothing.
+        progress: show progress bars.
+
+    Returns:
+        An :class:`ExperimentResult`; ``.results`` is what ``results.json`` holds.
+
+    Raises:
+        ValueError: unknown experiment or model, ``k < 1``, ``lam < 0``.
+
+    Introduced in notebook 03.
+    """
+    if name not in get_args(Experiment):
+        raise ValueError(f"'name' must be one of {get_args(Experiment)}. Got {name!r}.")
+    if model not in (None, "cnn", "paper") or (model == "paper" and name != "mnist"):
+        raise ValueError(f"'model' must be 'cnn' or 'paper' (mnist only). Got {model!r}.")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"'k' must be an int >= 1. Got {k!r}.")
+    if lam < 0:
+        raise ValueError(f"'lam' must be >= 0. Got {lam}.")
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    setup = _setup(name, prof, seed, model, k, lam)
+    init = copy.deepcopy(setup.model.state_dict())
+    base, _ = _run(setup, init, k, 0.0, seed, progress)
+    modular, loss = _run(setup, init, k, lam, seed, progress)
+    results = {"experiment": name, "profile": prof.name, "data": setup.source, "k": k,
+               "lam": lam, "seed": seed, "seconds": round(time.perf_counter() - start, 1),
+               "random_baseline": random_baseline(k), "layers": loss.layer_names,
+               "baseline": base.metrics, "modular": modular.metrics}
+    if name in PAPER:
+        results["paper"] = PAPER[name]
+    result = ExperimentResult(base, modular, loss.partitions, results)
+    if out is not None:
+        _write(result, Path(out), setup.metric, k)
+    return result
+
+
+def _write(result: ExperimentResult, out: Path, metric: str, k: int) -> None:
+    """results.json, the weight matrices of both models, and the training curves."""
+    import matplotlib.pyplot as plt
+
+    from .viz import plot_history, plot_weight_grid
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result.results, indent=2) + "\n")
+    parts = result.partitions
+    for run_name, run in (("baseline", result.baseline), ("modular", result.modular)):
+        modules = dict(run.model.named_modules())
+        weights = {n: layer_matrix(modules[n]).detach() for n in parts}
+        fig = plot_weight_grid(weights, parts, suptitle=f"{run_name}: weights in cluster order")
+        fig.savefig(out / f"weights_{run_name}.png", dpi=110)
+        plt.close(fig)
+    fig = plot_history({"baseline": result.baseline.history, "modular": result.modular.history},
+                       metric=metric, k=k)
+    fig.savefig(out / "curves.png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,135 @@
+"""Figures of the course, all matplotlib; the widgets in notebooks build on these.
+
+Every function draws on a given ``ax`` (or a new figure) and returns the figure, so notebooks
+can compose them and the command line can save them. Introduced in notebooks 01 and 03.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+import matplotlib.pyplot as plt
+import torch
+from torch import Tensor
+
+from .metrics import chance_level, clusterability
+from .partition import Partition
+from .train import History
+
+__all__ = ["plot_weights", "plot_weight_grid", "plot_history"]
+
+
+def _new_ax(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    return fig, ax
+
+
+def plot_weights(W: Tensor, partition: Partition | None = None, *, ax: Axes | None = None,
+                 title: str | None = None) -> Figure:
+    """|W| as an image, rows and columns in cluster order, cluster blocks outlined.
+
+    Args:
+        W: (n_out, n_in) weights.
+        partition: clusters to order by; None shows W as it is.
+        ax: axes to draw on (default: a new figure).
+        title: the title; by default the clusterability and its chance level.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> W = torch.randn(12, 8)
+        >>> fig = plot_weights(W, contiguous_partition(12, 8, 2))
+
+    Introduced in notebook 01.
+    """
+    fig, ax = _new_ax(ax)
+    W = W.detach().float().cpu()
+    A = (partition.to("cpu").permute(W) if partition is not None else W).abs()
+    vmax = float(torch.quantile(A.flatten()[:1_000_000], 0.99)) or float(A.max()) or 1.0
+    ax.imshow(A.numpy(), cmap="Greys", vmin=0, vmax=vmax, aspect="auto", interpolation="nearest")
+    if partition is not None:
+        rows, cols = (s.cpu().tolist() for s in partition.sizes())
+        r0 = c0 = 0
+        for nr, nc in zip(rows, cols, strict=True):
+            if nr and nc:
+                ax.add_patch(matplotlib.patches.Rectangle(
+                    (c0 - 0.5, r0 - 0.5), nc, nr, fill=False, edgecolor="tab:red", lw=1.2))
+            r0, c0 = r0 + nr, c0 + nc
+        if title is None:
+            title = (f"C = {float(clusterability(W, partition)):.3f} "
+                     f"(chance {chance_level(partition):.3f})")
+    ax.set(title=title or "", xlabel="input neuron", ylabel="output neuron")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig
+
+
+def plot_weight_grid(weights: Mapping[str, Tensor], partitions: Mapping[str, Partition],
+                     *, suptitle: str | None = None) -> Figure:
+    """One :func:`plot_weights` panel per layer, side by side.
+
+    Args:
+        weights: ``{layer name: W}``.
+        partitions: ``{layer name: Partition}`` with the same names.
+        suptitle: a title over all panels.
+
+    Returns:
+        The figure.
+    """
+    n = len(weights)
+    if n == 0:
+        raise ValueError("'weights' is empty: nothing to plot.")
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), layout="constrained", squeeze=False)
+    for ax, (name, W) in zip(axes[0], weights.items(), strict=True):
+        plot_weights(W, partitions.get(name), ax=ax)
+        ax.set_title(f"{name}\n{ax.get_title()}", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_history(histories: Mapping[str, History], *, metric: str = "accuracy",
+                 k: int | None = None, axes: Sequence[Axes] | None = None) -> Figure:
+    """Training curves: ``metric`` per epoch, and mean clusterability per step.
+
+    Args:
+        histories: ``{run name: History}``, e.g. ``{"baseline": h0, "modular": h1}``.
+        metric: the per-epoch key to plot on the left (``accuracy``, ``perplexity`` …).
+        k: draws the 1/k line on the clusterability panel when given.
+        axes: two axes to draw on (default: a new figure).
+
+    Returns:
+        The figure.
+
+    Introduced in notebook 03.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    else:
+        fig = axes[0].figure
+    for name, h in histories.items():
+        values = h.column(metric)
+        if values:
+            axes[0].plot(range(1, len(values) + 1), values, marker="o", label=name)
+        steps = [r for r in h.steps if "clusterability" in r]
+        if steps:
+            axes[1].plot([r["step"] for r in steps], [r["clusterability"] for r in steps],
+                         label=name)
+    if k is not None:
+        axes[1].axhline(1 / k, color="grey", ls="--", lw=1, label="1/k")
+    axes[0].set(xlabel="epoch", ylabel=metric, title=metric)
+    axes[1].set(xlabel="step", ylabel="mean clusterability", ylim=(0, 1.02),
+                title="clusterability of the clustered layers")
+    for ax in axes[:2]:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,79 @@
+"""The command line and the experiments behind it, in the ci profile."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+import modlib
+from modlib.__main__ import main
+
+
+@pytest.fixture(scope="module")
+def mnist_ci(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mnist")
+    start = time.perf_counter()
+    assert main(["reproduce", "mnist", "--profile", "ci", "--out", str(out), "--quiet"]) == 0
+    return out, time.perf_counter() - start
+
+
+def test_mnist_ci_meets_its_targets(mnist_ci):
+    out, seconds = mnist_ci
+    r = json.loads((out / "results.json").read_text())
+    assert seconds < 60
+    assert r["experiment"] == "mnist" and r["profile"] == "ci" and r["k"] == 4 and r["lam"] == 20
+    assert r["data"] in ("mnist", "mnist-5k-offline")
+    base, mod = r["baseline"], r["modular"]
+    assert base["clusterability"] <= 1 / 4 + 0.1
+    assert mod["clusterability"] >= 0.95
+    assert base["accuracy"] - mod["accuracy"] <= 0.02
+    assert mod["clusterability_spectral"] >= 0.95
+    for run in (base, mod):
+        assert {"accuracy", "clusterability", "clusterability_spectral", "layers"} <= set(run)
+
+
+def test_mnist_ci_writes_figures(mnist_ci):
+    out, _ = mnist_ci
+    for name in ("weights_baseline.png", "weights_modular.png", "curves.png"):
+        assert (out / name).stat().st_size > 5_000
+
+
+def test_paper_mlp_and_cifar_keys(tmp_path):
+    result = modlib.reproduce("mnist", profile="ci", model="paper", progress=False)
+    assert result.results["layers"] == ["fc2"]
+    assert result.modular.metrics["clusterability"] > 0.9
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["reproduce", "imagenet"], "argument experiment: invalid choice: 'imagenet'"),
+    (["reproduce", "mnist", "--k", "0"], "--k must be >= 1, got 0"),
+    (["reproduce", "mnist", "--lam", "-1"], "--lam must be >= 0, got -1.0"),
+    (["reproduce", "cifar", "--model", "paper"], "--model paper exists for mnist only"),
+    (["reproduce", "mnist", "--profile", "huge"], "argument --profile: invalid choice"),
+])
+def test_bad_flags_exit_nonzero_with_one_line(argv, match):
+    proc = subprocess.run([sys.executable, "-m", "modlib", *argv], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and match in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_help_documents_results_json():
+    proc = subprocess.run([sys.executable, "-m", "modlib", "reproduce", "--help"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0
+    for word in ("results.json", "clusterability_spectral", "--profile", "--model", "--lam"):
+        assert word in proc.stdout
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(name="mnist", k=0), r"'k' must be an int >= 1. Got 0"),
+    (dict(name="mnist", lam=-2.0), r"'lam' must be >= 0. Got -2.0"),
+    (dict(name="xor"), r"'name' must be one of \('mnist', 'cifar', 'modadd', 'llm'\)"),
+    (dict(name="cifar", model="paper"), r"'model' must be 'cnn' or 'paper' \(mnist only\)"),
+])
+def test_reproduce_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        modlib.reproduce(**kwargs)
