@@ -219,8 +219,11 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         torch.manual_seed(config.seed)
     amp = torch.autocast("cuda", torch.bfloat16, enabled=config.amp and device.type == "cuda")
     model.train()
-    for epoch in tqdm(range(start_epoch, config.epochs), desc="epochs", disable=disable,
-                      initial=start_epoch, total=config.epochs):
+    n_epochs = config.epochs
+    if config.max_steps is not None and hasattr(train_loader, "__len__") and len(train_loader):
+        n_epochs = min(n_epochs, -(-config.max_steps // len(train_loader)))  # ceil division
+    for epoch in tqdm(range(start_epoch, n_epochs), desc="epochs", disable=disable,
+                      initial=start_epoch, total=n_epochs):
         running, batches = 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=disable)
         for batch in bar:

@@ -1,8 +1,8 @@
-"""Tests for modlib.data: real paths (faked, no network), offline fallbacks, shapes, errors.
+"""Tests for modlib.data and modlib.standin: real paths (faked), offline fallbacks, shapes, errors.
 
 No test downloads anything: the real torchvision / Hugging Face paths are either replaced by
 fakes or cut off by the ``offline`` fixture, so the suite behaves the same with and without a
-network. One test checks that the unpatched text and tokenizer loaders go offline fast here.
+network. The text loaders are tested in test_text.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import doctest
 import io
 import socket
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,20 +19,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from modlib import data
+from modlib import data, standin
+from modlib import text as mtext
 from modlib.data import (
-    ByteTokenizer,
     DataSplits,
-    TextData,
-    get_tokenizer,
     load,
     load_cifar10,
     load_mnist,
-    load_text,
     loaders,
     make_cifar_standin,
     modular_addition,
-    token_blocks,
 )
 
 NO_NETWORK = "no network in this test"
@@ -47,7 +42,7 @@ def _no_network(*args, **kwargs):
 def offline(monkeypatch):
     """Cut the real paths off: torchvision raises at once and the Hub does not answer."""
     monkeypatch.setattr(data, "_torchvision_images", _no_network)
-    monkeypatch.setattr(data, "_reachable", lambda url, timeout=0.0: False)
+    monkeypatch.setattr(mtext, "_reachable", lambda url, timeout=0.0: False)
 
 
 @pytest.fixture
@@ -286,74 +281,6 @@ def test_modular_addition_is_deterministic_for_a_seed():
     assert not torch.equal(a.train.tensors[0], c.train.tensors[0])
 
 
-# --- text and tokenizers -------------------------------------------------------------------------
-
-
-def test_text_offline_uses_pydoc_topics(offline, capsys):
-    text = load_text()
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and "pydoc_data.topics" in lines[0] and "unreachable" in lines[0]
-    assert isinstance(text, TextData) and text.source == "pydoc-topics-offline"
-    assert len(text.train) > 100_000 and len(text.validation) > 10_000
-    assert text.validation[:200] not in text.train
-    short = load_text(1000)
-    assert (len(short.train), len(short.validation)) == (1000, 100)
-
-
-def test_text_offline_split_follows_seed(offline):
-    assert load_text(seed=0) == load_text(seed=0)
-    assert load_text(seed=0).validation != load_text(seed=1).validation
-
-
-def test_wikitext_real_path(monkeypatch, capsys):
-    import datasets
-
-    fake = {"train": {"text": ["a\n", "b\n"]}, "validation": {"text": ["c\n"]}}
-    monkeypatch.setattr(data, "_hub_unavailable", lambda: None)
-    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: fake)
-    assert load_text() == TextData("a\nb\n", "c\n", "wikitext-2")
-    assert capsys.readouterr().out == ""
-
-
-def test_hub_fallbacks_are_fast_here():
-    from huggingface_hub import constants
-
-    if data._reachable(constants.ENDPOINT):
-        pytest.skip("the Hugging Face Hub answers here: no offline path to time")
-    start = time.perf_counter()
-    text, tokenizer = load_text(5000), get_tokenizer()
-    assert time.perf_counter() - start < 15  # the Hub's own retries would take about a minute
-    assert text.source == "pydoc-topics-offline"
-    assert tokenizer.decode(tokenizer.encode("def f(x):")) == "def f(x):"
-
-
-def test_tokenizer_fallback_prints_one_line(monkeypatch, capsys):
-    monkeypatch.setattr(data, "_gpt2_tokenizer", _no_network)
-    tokenizer = get_tokenizer()
-    lines = capsys.readouterr().out.splitlines()
-    assert isinstance(tokenizer, ByteTokenizer)
-    assert len(lines) == 1 and "byte-level tokenizer" in lines[0] and NO_NETWORK in lines[0]
-
-
-def test_byte_tokenizer_round_trip():
-    tokenizer = ByteTokenizer()
-    text = "naïve sum ∑ of 2 + 3\n"
-    ids = tokenizer.encode(text)
-    assert all(0 <= i < 256 for i in ids) and len(ids) == len(text.encode("utf-8"))
-    assert tokenizer.decode(ids + [tokenizer.eos_token_id]) == text
-    assert len(tokenizer) == tokenizer.vocab_size == 257 and tokenizer.eos_token_id == 256
-
-
-@pytest.mark.parametrize("seq_len", [1, 7, 64])
-def test_token_blocks(seq_len):
-    text = "The quick brown fox jumps over the lazy dog. " * 20
-    blocks = token_blocks(text, ByteTokenizer(), seq_len)
-    ids = torch.tensor(ByteTokenizer().encode(text))
-    n_blocks = len(ids) // (seq_len + 1)
-    assert blocks.shape == (n_blocks, seq_len + 1) and blocks.dtype == torch.int64
-    assert torch.equal(blocks.flatten(), ids[: n_blocks * (seq_len + 1)])
-
-
 # --- loaders and the dispatcher ------------------------------------------------------------------
 
 
@@ -378,8 +305,18 @@ def test_load_dispatches(offline):
     assert isinstance(load("cifar10", n_train=20, n_test=10), DataSplits)
 
 
+def test_data_reexports_text_and_standin():
+    for name in ["ByteTokenizer", "TextData", "get_tokenizer", "load_text", "token_blocks",
+                 "_hub_unavailable"]:  # modlib.zoo and modlib.experiments use these via data
+        assert getattr(data, name) is getattr(mtext, name)
+    assert data.make_cifar_standin is standin.make_cifar_standin
+    assert data.DataSplits is standin.DataSplits
+    assert set(data.__all__) >= set(mtext.__all__) | set(standin.__all__)
+
+
 def test_docstring_examples():
-    assert doctest.testmod(data).failed == 0
+    for module in (data, standin):
+        assert doctest.testmod(module).failed == 0
 
 
 # --- error messages ------------------------------------------------------------------------------
@@ -412,13 +349,6 @@ _SPLITS = modular_addition(5)
         (lambda: modular_addition(7, train_frac="0.3"), TypeError,
          r"'train_frac' must be a float in \(0, 1\)\. Got str\."),
         (lambda: modular_addition(7, seed=-2), ValueError, r"'seed' must be an int >= 0\. Got -2"),
-        (lambda: load_text(0), ValueError, r"'n_chars' must be an int >= 1 or None\. Got 0\."),
-        (lambda: token_blocks(b"abc", ByteTokenizer(), 4), TypeError,
-         r"'text' must be a str\. Got bytes\."),
-        (lambda: token_blocks("abc", ByteTokenizer(), 0), ValueError,
-         r"'seq_len' must be an int >= 1\. Got 0\."),
-        (lambda: token_blocks("abc", ByteTokenizer(), 10), ValueError,
-         r"'text' must hold at least seq_len \+ 1 = 11 tokens\. Got 3 tokens from 3 characters\."),
         (lambda: loaders("splits", 4), TypeError, r"'data' must be a DataSplits\. Got str\."),
         (lambda: loaders(_SPLITS, 0), ValueError, r"'batch_size' must be an int >= 1\. Got 0\."),
         (lambda: loaders(_SPLITS, 4, seed=-1), ValueError, r"'seed' must be an int >= 0\. Got -1"),

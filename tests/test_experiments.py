@@ -77,3 +77,21 @@ def test_help_documents_results_json():
 def test_reproduce_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         modlib.reproduce(**kwargs)
+
+
+@pytest.mark.parametrize("name,metric", [("cifar", "accuracy"), ("modadd", "accuracy"),
+                                         ("llm", "perplexity")])
+def test_other_experiments_run_in_the_ci_profile(name, metric, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODLIB_CACHE", str(tmp_path / "cache"))
+    result = modlib.reproduce(name, profile="ci", out=tmp_path / name, progress=False)
+    r = json.loads((tmp_path / name / "results.json").read_text())
+    assert r == json.loads(json.dumps(result.results))
+    for run in ("baseline", "modular"):
+        assert metric in r[run] and 0 <= r[run]["clusterability"] <= 1
+    assert r["modular"]["clusterability"] > r["baseline"]["clusterability"]
+    if name == "cifar":
+        assert r["paper"]["modular"]["accuracy"] == 0.660  # the authors' number, beside ours
+        assert "standin" in r["data"] or r["data"] == "cifar10"
+    if name == "llm":
+        assert "loss" in r["modular"] and "eval_loss" not in r["modular"]
+        assert "standin" in r["data"] or r["data"].startswith("gpt2")

@@ -1,0 +1,92 @@
+"""Every checker accepts a correct solution and rejects a wrong one, with one clear line."""
+
+import pytest
+import torch
+
+from modlib import exercises as ex
+
+
+def clusterability_ok(W, rows, cols):
+    W2 = W**2
+    return (W2 * (rows[:, None] == cols[None, :])).sum() / W2.sum()
+
+
+def clusterability_wrong(W, rows, cols):  # forgets to square
+    A = W.abs()
+    return (A * (rows[:, None] == cols[None, :])).sum() / A.sum()
+
+
+def chance_ok(rows, cols, k):
+    p = torch.bincount(rows, minlength=k) / len(rows)
+    q = torch.bincount(cols, minlength=k) / len(cols)
+    return (p * q).sum()
+
+
+def chance_wrong(rows, cols, k):  # assumes equal clusters
+    return 1 / k
+
+
+def normalized_ok(W):
+    A = W.abs()
+    d_r, d_c = A.sum(1), A.sum(0)
+    inv = lambda d: torch.where(d > 0, d.clamp_min(1e-300).rsqrt(), 0.0)  # noqa: E731
+    return inv(d_r)[:, None] * A * inv(d_c)[None, :]
+
+
+def normalized_wrong(W):  # divides by the degrees instead of their square roots
+    A = W.abs()
+    return A / A.sum(1, keepdim=True).clamp_min(1e-300) / A.sum(0, keepdim=True).clamp_min(1e-300)
+
+
+def mask_ok(n_out, n_in, k):
+    rows = torch.arange(n_out) * k // n_out
+    cols = torch.arange(n_in) * k // n_in
+    return rows[:, None] == cols[None, :]
+
+
+def mask_wrong(n_out, n_in, k):  # blocks of n // k, the remainder in no block
+    rows = torch.arange(n_out) // max(1, n_out // k)
+    cols = torch.arange(n_in) // max(1, n_in // k)
+    return rows[:, None] == cols[None, :]
+
+
+def loss_ok(weights, masks):
+    shares = [(W**2 * m).sum() / (W**2).sum() for W, m in zip(weights, masks, strict=True)]
+    return 1 - torch.stack(shares).mean()
+
+
+def loss_wrong(weights, masks):  # returns the clusterability, not 1 minus it
+    return 1 - loss_ok(weights, masks)
+
+
+def not_done(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("checker,good,bad", [
+    (ex.check_clusterability, clusterability_ok, clusterability_wrong),
+    (ex.check_chance_level, chance_ok, chance_wrong),
+    (ex.check_normalized_matrix, normalized_ok, normalized_wrong),
+    (ex.check_block_mask, mask_ok, mask_wrong),
+    (ex.check_loss_value, loss_ok, loss_wrong),
+])
+def test_checker_accepts_reference_and_rejects_wrong(checker, good, bad, capsys):
+    assert checker(good) is True
+    assert capsys.readouterr().out.startswith("✓")
+    assert checker(bad) is False
+    out = capsys.readouterr().out
+    assert out.startswith("✗") and "your function" in out and len(out.strip().splitlines()) == 1
+    assert checker(not_done) is False
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_checker_reports_exceptions_and_non_functions(capsys):
+    assert ex.check_clusterability(lambda W, r, c: W.foo) is False
+    assert "raised AttributeError" in capsys.readouterr().out
+    assert ex.check_clusterability(3) is False
+    assert "expected a function, got int" in capsys.readouterr().out
+
+
+def test_shape_mismatch_is_named(capsys):
+    assert ex.check_block_mask(lambda n_out, n_in, k: torch.zeros(n_in, n_out, dtype=bool)) is False
+    assert "returned shape" in capsys.readouterr().out
