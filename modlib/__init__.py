@@ -5,7 +5,8 @@ Weight graphs of layers, clusterability, spectral co-clustering and the clustera
 training loop, data, models and experiments of the course. Notebooks write ``import modlib``.
 """
 
-from .experiments import ExperimentResult, reproduce
+from . import data, exercises, experiments, toy, viz, widgets
+from .experiments import ExperimentResult, reproduce, sweep
 from .graph import aligned_partitions, default_layers, layer_matrix, weight_layers
 from .loss import ClusterabilityLoss
 from .metrics import ShuffleTest, chance_level, clusterability, random_baseline, shuffle_test
@@ -44,5 +45,6 @@ __all__ = [
     "shuffle_test",
     "spectral_cocluster",
     "spectral_embedding",
+    "sweep",
     "weight_layers",
 ]

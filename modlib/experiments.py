@@ -30,7 +30,8 @@ from .profiles import profile as get_profile
 from .spectral import spectral_cocluster
 from .train import History, TrainConfig, evaluate, fit
 
-__all__ = ["Experiment", "RunResult", "ExperimentResult", "reproduce", "measure", "PAPER"]
+__all__ = ["Experiment", "RunResult", "ExperimentResult", "reproduce", "sweep", "measure",
+           "PAPER"]
 
 Experiment = Literal["mnist", "cifar", "modadd", "llm"]
 
@@ -218,6 +219,38 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
     if out is not None:
         _write(result, Path(out), setup.metric, k)
     return result
+
+
+def sweep(name: Experiment, *, lams: list[float] = (20.0,), ks: list[int] = (4,),
+          profile: str | Profile | None = None, seed: int = 0, model: str | None = None,
+          progress: bool = True) -> list[dict[str, Any]]:
+    """Modular runs over a grid of λ and k, all from one initialisation: the trade-off.
+
+    Args:
+        name: the experiment (as :func:`reproduce`).
+        lams: values of λ (0 gives the baseline).
+        ks: values of k.
+        profile, seed, model: as :func:`reproduce`.
+        progress: a progress bar over the runs.
+
+    Returns:
+        One dict per run: ``k``, ``lam``, the test metrics, ``clusterability``,
+        ``clusterability_spectral`` and ``chance`` (1/k).
+
+    Introduced in notebook 03.
+    """
+    from tqdm.auto import tqdm
+
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    torch.manual_seed(seed)
+    setup = _setup(name, prof, seed, model, min(ks), max(lams), progress)
+    init = copy.deepcopy(setup.model.state_dict())
+    rows = []
+    for k, lam in tqdm([(k, lam) for k in ks for lam in lams], desc="runs", disable=not progress):
+        run, _ = _run(setup, init, k, lam, seed, progress=False)
+        rows.append({"k": k, "lam": lam, "chance": random_baseline(k),
+                     **{key: v for key, v in run.metrics.items() if key != "layers"}})
+    return rows
 
 
 def _write(result: ExperimentResult, out: Path, metric: str, k: int) -> None:

@@ -7,7 +7,7 @@ can compose them and the command line can save them. Introduced in notebooks 01 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -22,7 +22,8 @@ from .metrics import chance_level, clusterability
 from .partition import Partition
 from .train import History
 
-__all__ = ["plot_weights", "plot_weight_grid", "plot_history"]
+__all__ = ["plot_weights", "plot_weight_grid", "plot_history", "plot_bipartite",
+           "plot_tradeoff", "glue"]
 
 
 def _new_ax(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> tuple[Figure, Axes]:
@@ -133,3 +134,86 @@ def plot_history(histories: Mapping[str, History], *, metric: str = "accuracy",
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     return fig
+
+
+def plot_bipartite(W: Tensor, partition: Partition | None = None, *, ax: Axes | None = None
+                   ) -> Figure:
+    """A small layer drawn as its bipartite graph: inputs left, outputs right, edge opacity
+    ∝ |W_ij|, neurons coloured by cluster.
+
+    Args:
+        W: (n_out, n_in) weights; meant for small layers (up to a few dozen neurons a side).
+        partition: colours neurons by cluster and sorts them by cluster.
+        ax: axes to draw on (default: a new figure).
+
+    Returns:
+        The figure.
+
+    Introduced in notebook 01.
+    """
+    fig, ax = _new_ax(ax, (4, 4))
+    W = W.detach().float().cpu()
+    if partition is not None:
+        W = partition.to("cpu").permute(W)
+        rows, cols = (torch.sort(x).values for x in (partition.rows.cpu(), partition.cols.cpu()))
+    else:
+        rows, cols = torch.zeros(W.shape[0], dtype=torch.long), torch.zeros(W.shape[1],
+                                                                              dtype=torch.long)
+    n_out, n_in = W.shape
+    y_out = torch.linspace(1, 0, n_out) if n_out > 1 else torch.tensor([0.5])
+    y_in = torch.linspace(1, 0, n_in) if n_in > 1 else torch.tensor([0.5])
+    A = W.abs() / W.abs().max().clamp_min(1e-12)
+    for i in range(n_out):
+        for j in range(n_in):
+            ax.plot([0, 1], [float(y_in[j]), float(y_out[i])], color="k",
+                    alpha=float(A[i, j]) ** 1.5 * 0.8, lw=0.8)
+    colours = plt.get_cmap("tab10")
+    ax.scatter([0] * n_in, y_in, c=[colours(int(c) % 10) for c in cols], s=60, zorder=3)
+    ax.scatter([1] * n_out, y_out, c=[colours(int(c) % 10) for c in rows], s=60, zorder=3)
+    ax.set(xlim=(-0.2, 1.2), xticks=[0, 1], xticklabels=["input neurons", "output neurons"],
+           yticks=[])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    return fig
+
+
+def plot_tradeoff(rows: Sequence[Mapping[str, float]], *, metric: str = "accuracy",
+                  ax: Axes | None = None) -> Figure:
+    """Accuracy (or ``metric``) against clusterability, one point per run, labelled by λ.
+
+    Args:
+        rows: what :func:`modlib.experiments.sweep` returns.
+        metric: the key on the y axis.
+        ax: axes to draw on.
+
+    Returns:
+        The figure.
+
+    Introduced in notebook 03.
+    """
+    fig, ax = _new_ax(ax, (5, 3.6))
+    for k in sorted({r["k"] for r in rows}):
+        sub = sorted((r for r in rows if r["k"] == k), key=lambda r: r["lam"])
+        ax.plot([r["clusterability"] for r in sub], [r[metric] for r in sub], marker="o",
+                label=f"k = {k}")
+        for r in sub:
+            ax.annotate(f"λ={r['lam']:g}", (r["clusterability"], r[metric]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.axvline(1 / k, color="grey", ls=":", lw=1)
+    ax.set(xlabel="clusterability (dotted: 1/k)", ylabel=metric,
+           title=f"{metric} against clusterability")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def glue(name: str, value: Any, *, display: bool = False) -> None:
+    """Make ``value`` quotable in the book's prose as ``{glue:text}`name```.
+
+    Uses myst-nb's ``glue`` when it is installed (the book build) and does nothing otherwise
+    (e.g. in Colab), so notebooks run everywhere.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return
+    _glue(name, value, display=display)

@@ -95,7 +95,7 @@ def test_gradient_raises_clusterability():
     clusterability(W, p).backward()
     with torch.no_grad():
         W += 0.01 * W.grad
-    assert float(clusterability(W, p)) > before
+    assert float(clusterability(W.detach(), p)) > before
 
 
 def test_shuffle_test_finds_planted_structure(planted_matrix):
