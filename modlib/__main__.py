@@ -45,8 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--k", type=int, default=4, help="clusters per layer (default 4)")
     r.add_argument("--lam", type=float, default=20.0, help="λ of the modular run (default 20)")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    r.add_argument("--model", choices=["cnn", "paper"], default=None,
-                   help="mnist only: the course CNN (default) or the authors' MLP")
+    r.add_argument("--model", choices=["cnn", "paper", "gpt2", "pythia"], default=None,
+                   help="mnist: the course CNN (default) or the authors' MLP ('paper'); "
+                        "llm: GPT-2 (default) or Pythia-70m")
     r.add_argument("--out", default=None, help="folder for results.json and figures "
                                                "(default results/EXPERIMENT)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -61,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--k must be >= 1, got {args.k}")
     if args.lam < 0:
         parser.error(f"--lam must be >= 0, got {args.lam}")
-    if args.model == "paper" and args.experiment != "mnist":
-        parser.error("--model paper exists for mnist only")
+    allowed = {"mnist": ("cnn", "paper"), "llm": ("gpt2", "pythia")}.get(args.experiment, ())
+    if args.model is not None and args.model not in allowed:
+        parser.error(f"--model {args.model} does not apply to {args.experiment}")
     from .experiments import reproduce
 
     out = args.out or f"results/{args.experiment}"

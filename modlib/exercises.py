@@ -19,7 +19,7 @@ from .partition import Partition, contiguous_partition
 from .spectral import normalized_matrix
 
 __all__ = ["check_clusterability", "check_chance_level", "check_normalized_matrix",
-           "check_block_mask", "check_loss_value"]
+           "check_block_mask", "check_loss_value", "check_p_value"]
 
 _N_CASES = 12
 
@@ -139,3 +139,17 @@ def check_loss_value(fn: Callable[[list[Tensor], list[Tensor]], Any], *, seed: i
             yield (Ws, masks), want
 
     return _check("loss_value", fn, cases())
+
+
+def check_p_value(fn: Callable[[float, list[float]], Any], *, seed: int = 0) -> bool:
+    """Check ``fn(observed, null)`` → the empirical p-value (1 + #{null ≥ observed}) /
+    (1 + len(null)) (notebook 02)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def cases() -> Iterator[tuple[tuple[Any, ...], float]]:
+        for i in range(_N_CASES):
+            null = torch.rand(int(torch.randint(1, 30, (1,), generator=g)), generator=g).tolist()
+            observed = null[0] if i % 4 == 0 else float(torch.rand(1, generator=g))  # ties too
+            yield (observed, null), (1 + sum(v >= observed for v in null)) / (1 + len(null))
+
+    return _check("p_value", fn, cases())

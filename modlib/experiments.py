@@ -127,11 +127,13 @@ def _modadd_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool) 
     return _Setup(model, train, test, cfg, layers, f"modular-addition-p{prof.modadd_p}")
 
 
-def _llm_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool) -> _Setup:
+def _llm_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool,
+               model_name: str | None) -> _Setup:
     from .llm import mlp_layers, spectral_partitions
     from .zoo import pretrained
 
-    pt = pretrained("gpt2", profile=prof, progress=progress)
+    name = "pythia-70m" if model_name == "pythia" else "gpt2"
+    pt = pretrained(name, profile=prof, progress=progress)
     text = mdata.load_text(prof.text_chars, seed=seed)
     tok = mdata.get_tokenizer()
     blocks = [mdata.token_blocks(t, tok, prof.llm_seq_len) for t in (text.train, text.validation)]
@@ -153,13 +155,18 @@ def _setup(name: str, prof: Profile, seed: int, model: str | None, k: int, lam: 
            progress: bool) -> _Setup:
     if name in ("mnist", "cifar"):
         return _image_setup(prof, seed, model, lam, cifar=name == "cifar")
-    return {"modadd": _modadd_setup, "llm": _llm_setup}[name](prof, seed, k, lam, progress)
+    if name == "llm":
+        return _llm_setup(prof, seed, k, lam, progress, model)
+    return _modadd_setup(prof, seed, k, lam, progress)
 
 
 def _run(setup: _Setup, init: dict[str, torch.Tensor], k: int, lam: float, seed: int,
          progress: bool) -> tuple[RunResult, ClusterabilityLoss]:
     model = copy.deepcopy(setup.model)
     model.load_state_dict(init)
+    generator = getattr(setup.train_loader, "generator", None)
+    if generator is not None:  # every run sees the same batches in the same order
+        generator.manual_seed(seed)
     loss = ClusterabilityLoss(model, k, layers=setup.layers, partitions=setup.partitions)
     cfg = TrainConfig(**{**asdict(setup.config), "lam": lam})
     hist = fit(model, setup.train_loader, config=cfg, loss=loss, eval_loader=setup.test_loader,
@@ -182,7 +189,8 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
         k: clusters per layer.
         lam: λ of the modular run (the baseline uses 0).
         seed: seeds data, initialisation and training.
-        model: ``"paper"`` picks the authors' MLP for ``mnist`` (default: the course CNN).
+        model: ``"paper"`` picks the authors' MLP for ``mnist`` (default: the course CNN);
+            ``"pythia"`` fine-tunes Pythia-70m for ``llm`` (default: GPT-2).
         out: folder for ``results.json`` and the figures; None writes nothing.
         progress: show progress bars.
 
@@ -196,8 +204,10 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
     """
     if name not in get_args(Experiment):
         raise ValueError(f"'name' must be one of {get_args(Experiment)}. Got {name!r}.")
-    if model not in (None, "cnn", "paper") or (model == "paper" and name != "mnist"):
-        raise ValueError(f"'model' must be 'cnn' or 'paper' (mnist only). Got {model!r}.")
+    allowed = {"mnist": ("cnn", "paper"), "llm": ("gpt2", "pythia")}.get(name, ())
+    if model is not None and model not in allowed:
+        choices = f"one of {allowed}" if allowed else f"None ({name} has one model)"
+        raise ValueError(f"'model' for {name} must be {choices}. Got {model!r}.")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"'k' must be an int >= 1. Got {k!r}.")
     if lam < 0:

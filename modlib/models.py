@@ -22,7 +22,8 @@ from torch import Tensor, nn
 if TYPE_CHECKING:
     from transformers import GPT2LMHeadModel
 
-__all__ = ["MnistCNN", "PaperMLP", "PaperCifarCNN", "ModAddTransformer", "tiny_gpt2"]
+__all__ = ["MnistCNN", "PaperMLP", "PaperCifarCNN", "ModAddTransformer", "tiny_gpt2",
+           "tiny_gpt_neox"]
 
 
 class MnistCNN(nn.Module):
@@ -271,3 +272,30 @@ def tiny_gpt2(vocab_size: int, *, n_layer: int = 2, n_head: int = 4, n_embd: int
                         n_layer=n_layer, n_head=n_head, bos_token_id=vocab_size - 1,
                         eos_token_id=vocab_size - 1)
     return GPT2LMHeadModel(config)
+
+
+def tiny_gpt_neox(vocab_size: int, *, n_layer: int = 2, n_head: int = 4, n_embd: int = 128,
+                  n_positions: int = 256) -> nn.Module:
+    """A small, randomly initialised GPT-NeoX (Pythia) causal LM: the offline Pythia stand-in.
+
+    Same arguments and errors as :func:`tiny_gpt2`; modules are named like Pythia's
+    (``gpt_neox.layers.{i}.mlp.dense_h_to_4h`` …). Introduced in notebook 07.
+
+    Example:
+        >>> model = tiny_gpt_neox(50, n_layer=1, n_head=2, n_embd=16, n_positions=8)
+        >>> model(torch.zeros(2, 8, dtype=torch.long)).logits.shape
+        torch.Size([2, 8, 50])
+    """
+    for name, value in [("vocab_size", vocab_size), ("n_layer", n_layer), ("n_head", n_head),
+                        ("n_embd", n_embd), ("n_positions", n_positions)]:
+        _check_size(name, value)
+    _check_heads("n_embd", n_embd, n_head)
+    try:
+        from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    except ImportError as err:  # the [llm] extra
+        raise ImportError("tiny_gpt_neox needs transformers: pip install \"modlib[llm]\".") from err
+    config = GPTNeoXConfig(vocab_size=vocab_size, hidden_size=n_embd, num_hidden_layers=n_layer,
+                           num_attention_heads=n_head, intermediate_size=4 * n_embd,
+                           max_position_embeddings=n_positions, bos_token_id=vocab_size - 1,
+                           eos_token_id=vocab_size - 1)
+    return GPTNeoXForCausalLM(config)

@@ -23,7 +23,7 @@ from .partition import Partition
 from .train import History
 
 __all__ = ["plot_weights", "plot_weight_grid", "plot_history", "plot_bipartite",
-           "plot_tradeoff", "glue"]
+           "plot_tradeoff", "plot_null", "glue"]
 
 
 def _new_ax(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> tuple[Figure, Axes]:
@@ -203,6 +203,36 @@ def plot_tradeoff(rows: Sequence[Mapping[str, float]], *, metric: str = "accurac
     ax.set(xlabel="clusterability (dotted: 1/k)", ylabel=metric,
            title=f"{metric} against clusterability")
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_null(tests: Mapping[str, Any], *, ax: Axes | None = None) -> Figure:
+    """Per layer: clusterability of the spectral partition, its chance level, and the range of
+    the shuffled-weights null, with the p-value above each layer.
+
+    Args:
+        tests: ``{layer name: ShuffleTest}`` from :func:`modlib.shuffle_test`.
+        ax: axes to draw on.
+
+    Returns:
+        The figure.
+
+    Introduced in notebook 02.
+    """
+    fig, ax = _new_ax(ax, (1.6 * len(tests) + 2, 3.6))
+    x = range(len(tests))
+    obs = [t.observed for t in tests.values()]
+    ax.bar(x, obs, width=0.6, color="tab:blue", label="spectral partition")
+    for i, t in enumerate(tests.values()):
+        ax.plot([i - 0.3, i + 0.3], [t.chance] * 2, color="k", ls="--", lw=1.2,
+                label="chance level" if i == 0 else None)
+        ax.plot([i, i], [min(t.null), max(t.null)], color="tab:orange", lw=5, alpha=0.8,
+                label="shuffled weights (range)" if i == 0 else None)
+        ax.annotate(f"p = {t.p_value:.2g}", (i, max(t.observed, max(t.null)) + 0.02),
+                    ha="center", fontsize=8)
+    ax.set_xticks(list(x), list(tests), fontsize=8)
+    ax.set(ylabel="clusterability", ylim=(0, 1.05), title="trained layers against chance")
+    ax.legend(fontsize=8, loc="upper right")
     return fig
 
 

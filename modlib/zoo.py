@@ -4,7 +4,8 @@
 it under ``$MODLIB_CACHE`` (default ``~/.cache/modlib``), and loads it from there next time with
 ``torch.load(..., weights_only=True)``. For ``"gpt2"`` it is the real GPT-2 from the Hugging
 Face Hub when that answers, else a small GPT-2-architecture model trained here on the offline
-text, labelled a stand-in. Introduced in notebook 02.
+text, labelled a stand-in; likewise ``"pythia-70m"`` with a small GPT-NeoX. Introduced in
+notebook 02.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import torch
 from torch import nn
 
 from . import data as mdata
-from .models import MnistCNN, PaperCifarCNN, PaperMLP, tiny_gpt2
+from .models import MnistCNN, PaperCifarCNN, PaperMLP, tiny_gpt2, tiny_gpt_neox
 from .profiles import Profile
 from .profiles import profile as get_profile
 from .train import TrainConfig, _save_atomic, evaluate, fit
 
 __all__ = ["Pretrained", "pretrained", "cache_dir"]
 
-Name = Literal["mnist-cnn", "mnist-mlp", "cifar-cnn", "gpt2"]
+Name = Literal["mnist-cnn", "mnist-mlp", "cifar-cnn", "gpt2", "pythia-70m"]
 _VERSION = 1  # bump when a recipe changes, so that old cache entries are not reused
 
 
@@ -71,23 +72,28 @@ def _image_model(name: str, prof: Profile, progress: bool) -> tuple[nn.Module, d
     return model, meta
 
 
-def _language_model(prof: Profile, progress: bool) -> tuple[nn.Module, dict[str, Any]]:
+_HUB = {"gpt2": ("gpt2", "GPT-2", tiny_gpt2),
+        "pythia-70m": ("EleutherAI/pythia-70m", "GPT-NeoX (Pythia)", tiny_gpt_neox)}
+
+
+def _language_model(name: str, prof: Profile, progress: bool) -> tuple[nn.Module, dict[str, Any]]:
+    hub_id, arch, tiny = _HUB[name]
     unavailable = mdata._hub_unavailable()
     if unavailable is None:
         try:
-            from transformers import GPT2LMHeadModel
+            from transformers import AutoModelForCausalLM
 
-            model = GPT2LMHeadModel.from_pretrained("gpt2")
-            return model, {"source": "gpt2", "metrics": {}, "stand_in": False, "hub": True}
+            model = AutoModelForCausalLM.from_pretrained(hub_id)
+            return model, {"source": hub_id, "metrics": {}, "stand_in": False, "hub": True}
         except Exception as e:  # any failure of the real path: train the stand-in
             unavailable = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"
-    print(f"modlib.zoo: GPT-2 could not be loaded ({unavailable}); training a small "
-          f"GPT-2-architecture stand-in on the offline text instead.", flush=True)
+    print(f"modlib.zoo: {hub_id} could not be loaded ({unavailable}); training a small "
+          f"{arch}-architecture stand-in on the offline text instead.", flush=True)
     text = mdata.load_text(prof.text_chars)
     tok = mdata.get_tokenizer()
     train = mdata.token_blocks(text.train, tok, prof.llm_seq_len)
     val = mdata.token_blocks(text.validation, tok, prof.llm_seq_len)
-    model = tiny_gpt2(tok.vocab_size, n_positions=prof.llm_seq_len)
+    model = tiny(tok.vocab_size, n_positions=prof.llm_seq_len)
     loader = torch.utils.data.DataLoader(train, batch_size=prof.llm_batch, shuffle=True,
                                          generator=torch.Generator().manual_seed(0))
     cfg = TrainConfig(task="lm", lr=1e-3, epochs=10_000, max_steps=4 * prof.llm_steps)
@@ -95,14 +101,14 @@ def _language_model(prof: Profile, progress: bool) -> tuple[nn.Module, dict[str,
     metrics = evaluate(model, torch.utils.data.DataLoader(val, batch_size=prof.llm_batch),
                        task="lm")
     init = {"vocab_size": tok.vocab_size, "n_positions": prof.llm_seq_len}
-    return model, {"source": f"tiny-gpt2-standin-on-{text.source}", "metrics": metrics,
+    return model, {"source": f"tiny-{name}-standin-on-{text.source}", "metrics": metrics,
                    "stand_in": True, "init": init}
 
 
 def _rebuild(name: str, meta: dict[str, Any]) -> nn.Module:
     init = meta.get("init", {})
-    if name == "gpt2":
-        return tiny_gpt2(init["vocab_size"], n_positions=init["n_positions"])
+    if name in _HUB:
+        return _HUB[name][2](init["vocab_size"], n_positions=init["n_positions"])
     return {"mnist-cnn": lambda: MnistCNN(**init), "mnist-mlp": PaperMLP,
             "cifar-cnn": PaperCifarCNN}[name]()
 
@@ -113,7 +119,8 @@ def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bo
 
     Args:
         name: ``"mnist-cnn"`` (the course CNN), ``"mnist-mlp"`` (the authors' MLP),
-            ``"cifar-cnn"`` (the authors' CIFAR CNN) or ``"gpt2"``.
+            ``"cifar-cnn"`` (the authors' CIFAR CNN), ``"gpt2"`` or ``"pythia-70m"`` (the
+            Hugging Face models, or small stand-ins of the same architecture trained here).
         profile: sizes of the training run (default :func:`modlib.profile`); each profile
             has its own cache entry.
         progress: show progress bars while training.
@@ -143,8 +150,8 @@ def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bo
         model.load_state_dict(saved["state_dict"])
     else:
         torch.manual_seed(0)  # the same baseline on every machine
-        if name == "gpt2":
-            model, meta = _language_model(prof, progress)
+        if name in _HUB:
+            model, meta = _language_model(name, prof, progress)
         else:
             model, meta = _image_model(name, prof, progress)
         if not meta.get("hub"):  # the hub keeps its own cache

@@ -59,6 +59,14 @@ def loss_wrong(weights, masks):  # returns the clusterability, not 1 minus it
     return 1 - loss_ok(weights, masks)
 
 
+def p_ok(observed, null):
+    return (1 + sum(v >= observed for v in null)) / (1 + len(null))
+
+
+def p_wrong(observed, null):  # forgets the +1s, and counts only strictly larger values
+    return sum(v > observed for v in null) / len(null)
+
+
 def not_done(*args):
     raise NotImplementedError
 
@@ -69,6 +77,7 @@ def not_done(*args):
     (ex.check_normalized_matrix, normalized_ok, normalized_wrong),
     (ex.check_block_mask, mask_ok, mask_wrong),
     (ex.check_loss_value, loss_ok, loss_wrong),
+    (ex.check_p_value, p_ok, p_wrong),
 ])
 def test_checker_accepts_reference_and_rejects_wrong(checker, good, bad, capsys):
     assert checker(good) is True

@@ -50,7 +50,8 @@ def test_paper_mlp_and_cifar_keys(tmp_path):
     (["reproduce", "imagenet"], "argument experiment: invalid choice: 'imagenet'"),
     (["reproduce", "mnist", "--k", "0"], "--k must be >= 1, got 0"),
     (["reproduce", "mnist", "--lam", "-1"], "--lam must be >= 0, got -1.0"),
-    (["reproduce", "cifar", "--model", "paper"], "--model paper exists for mnist only"),
+    (["reproduce", "cifar", "--model", "paper"], "--model paper does not apply to cifar"),
+    (["reproduce", "mnist", "--model", "pythia"], "--model pythia does not apply to mnist"),
     (["reproduce", "mnist", "--profile", "huge"], "argument --profile: invalid choice"),
 ])
 def test_bad_flags_exit_nonzero_with_one_line(argv, match):
@@ -72,7 +73,9 @@ def test_help_documents_results_json():
     (dict(name="mnist", k=0), r"'k' must be an int >= 1. Got 0"),
     (dict(name="mnist", lam=-2.0), r"'lam' must be >= 0. Got -2.0"),
     (dict(name="xor"), r"'name' must be one of \('mnist', 'cifar', 'modadd', 'llm'\)"),
-    (dict(name="cifar", model="paper"), r"'model' must be 'cnn' or 'paper' \(mnist only\)"),
+    (dict(name="cifar", model="paper"),
+     r"'model' for cifar must be None \(cifar has one model\). Got 'paper'"),
+    (dict(name="llm", model="paper"), r"'model' for llm must be one of \('gpt2', 'pythia'\)"),
 ])
 def test_reproduce_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -95,3 +98,9 @@ def test_other_experiments_run_in_the_ci_profile(name, metric, tmp_path, monkeyp
     if name == "llm":
         assert "loss" in r["modular"] and "eval_loss" not in r["modular"]
         assert "standin" in r["data"] or r["data"].startswith("gpt2")
+
+
+def test_every_run_sees_the_same_batches():
+    # two runs with the same λ from the same initialisation must be identical
+    a, b = modlib.sweep("mnist", lams=[0.0, 0.0], profile="ci", progress=False)
+    assert a["accuracy"] == b["accuracy"] and a["clusterability"] == b["clusterability"]

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import modlib
+import modlib.llm
 from modlib.zoo import cache_dir
 
 
@@ -29,3 +30,15 @@ def test_pretrained_cnn_keeps_its_width(tmp_path, monkeypatch):
 def test_unknown_name():
     with pytest.raises(ValueError, match=r"'name' must be one of \('mnist-cnn', 'mnist-mlp'"):
         modlib.pretrained("resnet")
+
+
+def test_pythia_stand_in_is_a_gpt_neox(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MODLIB_CACHE", str(tmp_path))
+    monkeypatch.setattr("modlib.data._hub_unavailable", lambda: "no network in this test")
+    pt = modlib.pretrained("pythia-70m", profile="ci", progress=False)
+    assert pt.stand_in and pt.source.startswith("tiny-pythia-70m-standin-on-")
+    assert "gpt_neox" in dict(pt.model.named_modules())
+    assert "could not be loaded (no network in this test)" in capsys.readouterr().out
+    assert modlib.llm.family(pt.model) == "gpt_neox"
+    again = modlib.pretrained("pythia-70m", profile="ci", progress=False)
+    assert type(again.model) is type(pt.model)

@@ -1,0 +1,66 @@
+"""Every notebook: listed in the book, stored with outputs of a top-to-bottom run, no errors, no
+machine paths, the Colab set-up cell first, an exercise checker and assert cells."""
+
+import json
+import pathlib
+import re
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def _code_cells(path):
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def _toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return {ch["file"] for part in toc["parts"] for ch in part["chapters"]}
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 4
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_listed_in_the_toc(path):
+    assert f"notebooks/{path.stem}" in _toc_files()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_from_a_top_to_bottom_run(path):
+    cells = _code_cells(path)
+    assert [c["execution_count"] for c in cells] == list(range(1, len(cells) + 1))
+    outputs = [o for c in cells for o in c["outputs"]]
+    assert outputs, "stored without outputs: run `make notebooks`"
+    assert not [o for o in outputs if o["output_type"] == "error"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_machine_paths_in_outputs(path):
+    blob = json.dumps([c["outputs"] for c in _code_cells(path)])
+    assert not re.search(r"/(work|tmp|root|home)/", blob)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_cell_first_and_pointing_at_this_repository(path):
+    first = "".join(_code_cells(path)[0]["source"])
+    assert '"google.colab" in sys.modules' in first
+    url = CONFIG["repository"]["url"].removeprefix("https://")
+    branch = CONFIG["repository"]["branch"]
+    assert f"git+https://{url}@{branch}" in first
+    assert "modlib.profile()" in first
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_has_an_exercise_with_a_checker_and_asserts(path):
+    sources = ["".join(c["source"]) for c in _code_cells(path)]
+    assert any("modlib.exercises.check_" in s for s in sources)
+    assert any(s.lstrip().startswith("assert ") for s in sources)
+    cells = json.loads(path.read_text())["cells"]
+    solutions = [c for c in cells if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert solutions and all("hide-input" in c["metadata"]["tags"] for c in solutions)
