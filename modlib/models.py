@@ -229,6 +229,19 @@ class ModAddTransformer(nn.Module):
         return self.unembed(x[:, -1])  # (B, d_model) -> (B, p)
 
 
+def _check_lm(vocab_size: int, n_layer: int, n_head: int, n_embd: int, n_positions: int) -> None:
+    """Validate the sizes of a small causal LM, and that transformers (the [llm] extra) exists."""
+    for name, value in [("vocab_size", vocab_size), ("n_layer", n_layer), ("n_head", n_head),
+                        ("n_embd", n_embd), ("n_positions", n_positions)]:
+        _check_size(name, value)
+    _check_heads("n_embd", n_embd, n_head)
+    try:
+        import transformers  # noqa: F401
+    except ImportError as err:
+        raise ImportError("The small language models need transformers: "
+                          "pip install \"modlib[llm]\".") from err
+
+
 def tiny_gpt2(vocab_size: int, *, n_layer: int = 2, n_head: int = 4, n_embd: int = 128,
               n_positions: int = 256) -> GPT2LMHeadModel:
     """A small, randomly initialised GPT-2-architecture causal LM (no download).
@@ -260,14 +273,8 @@ def tiny_gpt2(vocab_size: int, *, n_layer: int = 2, n_head: int = 4, n_embd: int
 
     Introduced in notebook 07.
     """
-    for name, value in [("vocab_size", vocab_size), ("n_layer", n_layer), ("n_head", n_head),
-                        ("n_embd", n_embd), ("n_positions", n_positions)]:
-        _check_size(name, value)
-    _check_heads("n_embd", n_embd, n_head)
-    try:
-        from transformers import GPT2Config, GPT2LMHeadModel
-    except ImportError as err:  # the [llm] extra
-        raise ImportError("tiny_gpt2 needs transformers: pip install \"modlib[llm]\".") from err
+    _check_lm(vocab_size, n_layer, n_head, n_embd, n_positions)
+    from transformers import GPT2Config, GPT2LMHeadModel
     config = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd,
                         n_layer=n_layer, n_head=n_head, bos_token_id=vocab_size - 1,
                         eos_token_id=vocab_size - 1)
@@ -286,14 +293,8 @@ def tiny_gpt_neox(vocab_size: int, *, n_layer: int = 2, n_head: int = 4, n_embd:
         >>> model(torch.zeros(2, 8, dtype=torch.long)).logits.shape
         torch.Size([2, 8, 50])
     """
-    for name, value in [("vocab_size", vocab_size), ("n_layer", n_layer), ("n_head", n_head),
-                        ("n_embd", n_embd), ("n_positions", n_positions)]:
-        _check_size(name, value)
-    _check_heads("n_embd", n_embd, n_head)
-    try:
-        from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-    except ImportError as err:  # the [llm] extra
-        raise ImportError("tiny_gpt_neox needs transformers: pip install \"modlib[llm]\".") from err
+    _check_lm(vocab_size, n_layer, n_head, n_embd, n_positions)
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
     config = GPTNeoXConfig(vocab_size=vocab_size, hidden_size=n_embd, num_hidden_layers=n_layer,
                            num_attention_heads=n_head, intermediate_size=4 * n_embd,
                            max_position_embeddings=n_positions, bos_token_id=vocab_size - 1,
