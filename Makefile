@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 QUIET_PIP := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: install test lint unit nbval book book-strict notebooks bench serve clean
+.PHONY: install test lint unit nbval book book-strict notebooks student bench serve clean
 
 install: $(STAMP)
 
@@ -44,10 +44,15 @@ book-strict: install
 	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
 	$(VENV)/bin/jupyter-book build . --path-output "$$out" -W --keep-going
 
-# Regenerate the stored notebook outputs (cpu profile).
+# Regenerate the stored notebook outputs (cpu profile), then the student versions.
 notebooks: install
 	@for nb in notebooks/*.ipynb; do echo "running $$nb"; \
 	MODLIB_PROFILE=cpu $(VENV)/bin/jupyter-execute --inplace --timeout=3600 "$$nb"; done
+	@$(MAKE) --no-print-directory student
+
+# notebooks/student/: the masters with solutions replaced by stubs and outputs cleared.
+student: install
+	$(PY) -m modlib.student
 
 bench: install
 	$(PY) benchmarks/bench_spectral.py

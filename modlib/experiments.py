@@ -66,9 +66,9 @@ def measure(model: nn.Module, loss: ClusterabilityLoss, *, seed: int = 0) -> dic
     """Clusterability of ``model``'s clustered layers, on the training partitions and spectral.
 
     Returns:
-        ``{"clusterability": mean on the training partitions, "clusterability_spectral": mean
-        on each layer's own spectral partition, "chance_spectral": mean chance level of those,
-        "layers": {name: {"training": C, "spectral": C}}}``.
+        dict: ``clusterability`` (mean on the training partitions), ``clusterability_spectral``
+        (mean on each layer's own spectral partition), ``chance_spectral`` (mean chance level of
+        those) and ``layers`` (``{name: {"training": C, "spectral": C}}``).
     """
     per_layer: dict[str, dict[str, float]] = {}
     train_c = loss.clusterability()

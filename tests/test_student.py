@@ -1,0 +1,119 @@
+"""The student notebooks (notebooks/student/) are complete, up to date and give nothing away."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import modlib.exercises
+from modlib.student import colab_url, make_student_notebooks, stub_source
+
+ROOT = Path(__file__).resolve().parent.parent
+MASTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+STUDENT = ROOT / "notebooks" / "student"
+_CHECK = re.compile(r"modlib\.exercises\.(check_\w+)\((\w+)\)")
+
+
+def _solution_cells(path: Path) -> list[tuple[nbformat.NotebookNode, str | None]]:
+    """(stub cell, source of the next code cell) for each solution cell of a notebook."""
+    cells = nbformat.read(path, as_version=4).cells
+    found = []
+    for i, cell in enumerate(cells):
+        if "solution" in cell.metadata.get("tags", []):
+            nxt = next((c.source for c in cells[i + 1:] if c.cell_type == "code"), None)
+            found.append((cell, nxt))
+    return found
+
+
+def _stub_functions(cell: nbformat.NotebookNode) -> dict[str, object]:
+    namespace: dict[str, object] = {}
+    exec(compile(cell.source, "<stub>", "exec"), namespace)  # noqa: S102 - our own stub
+    return {k: v for k, v in namespace.items() if inspect.isfunction(v)}
+
+
+def test_every_master_has_a_student_version():
+    assert MASTERS
+    for master in MASTERS:
+        assert (STUDENT / master.name).is_file(), "run `python -m modlib.student`"
+
+
+def test_student_notebooks_are_up_to_date(tmp_path):
+    written = make_student_notebooks(ROOT / "notebooks", tmp_path)
+    assert [p.name for p in written] == [m.name for m in MASTERS]
+    for path in written:
+        fresh = json.loads(path.read_text())
+        stored = json.loads((STUDENT / path.name).read_text())
+        assert fresh == stored, f"{path.name} is stale: run `python -m modlib.student`"
+
+
+def test_generation_is_deterministic(tmp_path):
+    a = make_student_notebooks(ROOT / "notebooks", tmp_path / "a")
+    b = make_student_notebooks(ROOT / "notebooks", tmp_path / "b")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_no_outputs_and_colab_badge(master):
+    nb = nbformat.read(STUDENT / master.name, as_version=4)
+    assert "widgets" not in nb.metadata
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+            assert "hide-input" not in cell.metadata.get("tags", [])
+    assert colab_url(master.stem) in nb.cells[0].source
+    assert "notebooks/student/" in colab_url(master.stem)
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_stubs_hold_no_solution(master):
+    masters = _solution_cells(master)
+    stubs = _solution_cells(STUDENT / master.name)
+    assert len(stubs) == len(masters)
+    for (stub, _), (solution, _) in zip(stubs, masters, strict=True):
+        assert stub.source == stub_source(solution.source)
+        functions = _stub_functions(stub)
+        if not functions:
+            assert stub.source == "# your code here"
+            continue
+        for name, fn in functions.items():
+            n_args = len(inspect.signature(fn).parameters)
+            with pytest.raises(NotImplementedError):
+                fn(*[None] * n_args)
+            assert name in solution.source
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_checkers_reject_the_stubs(master, capsys):
+    n_checked = 0
+    for stub, checker_cell in _solution_cells(STUDENT / master.name):
+        match = _CHECK.search(checker_cell or "")
+        if match is None:
+            continue  # an open exercise without a checker
+        check, name = match.groups()
+        fn = _stub_functions(stub)[name]
+        assert getattr(modlib.exercises, check)(fn) is False
+        assert "not implemented" in capsys.readouterr().out
+        n_checked += 1
+    if any("check_" in (c or "") for _, c in _solution_cells(master)):
+        assert n_checked > 0
+
+
+_BODY = "\n    ...  # your code here\n    raise NotImplementedError"
+
+
+@pytest.mark.parametrize(("source", "stub"), [
+    ("def f(x):\n    return x", "def f(x):" + _BODY),
+    ('def f(x,\n      y):\n    """Doc."""\n    # the answer: x + y\n    return x + y',
+     "def f(x,\n      y):" + _BODY),
+    ("def f(x): return x", "def f(x):" + _BODY),
+    ("import torch\n\n@torch.no_grad()\ndef g(a, *, b=1):\n    return a",
+     "@torch.no_grad()\ndef g(a, *, b=1):" + _BODY),
+    ("for k in (2, 4):\n    print(k)", "# your code here"),
+])
+def test_stub_source(source, stub):
+    assert stub_source(source) == stub
