@@ -1,0 +1,158 @@
+"""Circuits of a trained model: the paper's effective circuit size, by greedy pruning.
+
+:func:`prune_circuit` zeroes the weights of a label's data that the model does not need (from the
+last layer to the first, smallest |W| first, keeping a weight zeroed unless the loss on that
+label's examples rises); :func:`effective_circuit_size` is the share of weights left (Golechha et
+al. 2025 report 0.005 clustered vs 0.009 unclustered for CIFAR "ship"). Introduced in notebook 04.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .graph import weight_layers
+
+__all__ = ["effective_circuit_size", "prune_circuit"]
+
+
+def _circuit_layers(model: nn.Module, X: Tensor, y: Tensor, layers: Sequence[str] | None,
+                    tol: float, chunk: int) -> list[str]:
+    if not isinstance(X, Tensor) or not isinstance(y, Tensor) or y.ndim != 1 \
+            or X.shape[0] != y.shape[0] or y.numel() == 0:
+        raise ValueError(f"'X' and 'y' must be tensors with the same, non-zero number of "
+                         f"examples and 'y' 1-D. Got shapes {tuple(getattr(X, 'shape', ()))} and "
+                         f"{tuple(getattr(y, 'shape', ()))}.")
+    if not isinstance(tol, (int, float)) or not tol >= 0:
+        raise ValueError(f"'tol' must be a number >= 0. Got {tol!r}.")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"'chunk' must be an int >= 1. Got {chunk!r}.")
+    linear = [n for n, m in weight_layers(model).items() if isinstance(m, nn.Linear)]
+    names = linear if layers is None else list(layers)
+    if not names or any(n not in linear for n in names):
+        raise ValueError(f"'layers' must name nn.Linear modules of the model. Got {names}; "
+                         f"known: {linear}.")
+    return [n for n in linear if n in names]  # model order
+
+
+def _layer_input(model: nn.Module, layer: nn.Module, name: str, X: Tensor) -> Tensor:
+    inputs: list[Tensor] = []
+    handle = layer.register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    try:
+        model(X)
+    finally:
+        handle.remove()
+    if len(inputs) != 1:
+        raise ValueError(f"Layer '{name}' ran {len(inputs)} times in one forward pass; "
+                         f"'layers' must name layers that run exactly once (no shared weights).")
+    return inputs[0]
+
+
+def _prune_layer(layer: nn.Linear, x: Tensor, loss_ok: Callable[[], bool], chunk: int,
+                 bisect: bool) -> None:
+    # Earlier layers are not pruned yet, so the layer's input x is fixed: its output is updated
+    # incrementally (zeroing W_ij subtracts x_j W_ij from output i) instead of recomputed.
+    w = layer.weight.data.view(-1)
+    order = w.abs().argsort()
+    order = order[w[order] != 0]  # ascending |W|; weights already zero are already pruned
+    rows, cols = order // layer.in_features, order % layer.in_features
+    out = layer(x)  # (..., n_out) with the weights accepted so far
+    trial = [out]
+    layer.forward = lambda _: trial[0]  # shadows nn.Linear.forward until deleted
+    try:
+        pos, size = 0, chunk
+        while pos < order.numel():
+            end = pos + size
+            idx = order[pos:end]
+            trial[0] = out.index_add(-1, rows[pos:end], x[..., cols[pos:end]] * w[idx], alpha=-1)
+            if loss_ok():
+                out, w[idx] = trial[0], 0
+                pos, size = pos + idx.numel(), min(2 * size, chunk)  # accepted: grow again
+            elif bisect and size > 1:
+                size //= 2  # retry a smaller group from the same weight
+            else:
+                pos += idx.numel()  # kept
+    finally:
+        del layer.forward
+
+
+@torch.no_grad()
+def prune_circuit(model: nn.Module, X: Tensor, y: Tensor, *, layers: Sequence[str] | None = None,
+                  tol: float = 0.0, chunk: int = 64, bisect: bool = True) -> nn.Module:
+    """A pruned deep copy of ``model``: the circuit measured by :func:`effective_circuit_size`.
+
+    Greedy pass over the Linear ``layers``, last to first; in a layer, weights are tried in order
+    of increasing ``|W|``, in groups of up to ``chunk``: a group stays zeroed if the cross-entropy
+    on ``(X, y)`` stays at most the intact model's + ``tol``. ``chunk=1`` is the paper's exact
+    per-weight pass. With ``bisect`` a failed group is restored and the size halved, retrying
+    from the same weight down to single weights (then kept); each success doubles it again, up
+    to ``chunk``. Every weight is still tried, at about one forward pass per accepted group and
+    one or two per kept weight; sizes differ a little from ``chunk=1`` because a group is judged
+    as a whole. Without ``bisect`` a failed group is kept whole: fastest, but a larger circuit.
+
+    Args:
+        model: a classifier (left unchanged); each chosen layer must run once per forward.
+        X: ``(B, ...)`` inputs, e.g. one label's test images; y: ``(B,)`` their labels.
+        layers: names of ``nn.Linear`` modules; default every Linear of the model.
+        tol, chunk, bisect: allowed rise of the loss; largest group; halving (see above).
+
+    Returns:
+        The pruned copy, in eval mode.
+
+    Raises:
+        ValueError: mismatched ``X``/``y``, ``tol < 0``, ``chunk < 1``, ``layers`` naming
+            anything but Linear modules, or a layer that runs more than once per forward.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        >>> pruned = prune_circuit(model, torch.randn(8, 4), torch.zeros(8, dtype=torch.long))
+        >>> pruned is model, pruned[0].weight.shape
+        (False, torch.Size([3, 4]))
+
+    Introduced in notebook 04.
+    """
+    names = _circuit_layers(model, X, y, layers, tol, chunk)
+    model = copy.deepcopy(model).eval()
+    modules = dict(model.named_modules())
+    device = next(model.parameters()).device
+    X, y = X.to(device), y.to(device)
+
+    def loss() -> float:
+        return float(nn.functional.cross_entropy(model(X).float(), y))
+
+    limit = loss() + float(tol)
+    for name in reversed(names):
+        x = _layer_input(model, modules[name], name, X)
+        _prune_layer(modules[name], x, lambda: loss() <= limit, chunk, bisect)
+    return model
+
+
+def effective_circuit_size(model: nn.Module, X: Tensor, y: Tensor, *,
+                           layers: Sequence[str] | None = None, tol: float = 0.0, chunk: int = 64,
+                           bisect: bool = True) -> float:
+    """The paper's effective circuit size: fraction of the Linear weights a label's data needs.
+
+    The non-zero weights of ``layers`` left by :func:`prune_circuit` (same arguments; ``model``
+    is not changed) over all their weights. The paper: CIFAR "ship" 0.005 clustered vs 0.009.
+
+    Returns:
+        A float in [0, 1]; smaller means a smaller circuit.
+
+    Raises:
+        ValueError: as :func:`prune_circuit`.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        >>> X, y = torch.randn(8, 4), torch.zeros(8, dtype=torch.long)
+        >>> 0.0 <= effective_circuit_size(model, X, y) <= 1.0
+        True
+
+    Introduced in notebook 04.
+    """
+    pruned = prune_circuit(model, X, y, layers=layers, tol=tol, chunk=chunk, bisect=bisect)
+    modules = dict(pruned.named_modules())
+    weights = [modules[n].weight for n in _circuit_layers(pruned, X, y, layers, tol, chunk)]
+    return sum(int((w != 0).sum()) for w in weights) / sum(w.numel() for w in weights)
