@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # e.g. k larger than a layer: a message, not a traceback
         parser.error(str(e))
     r = result.results
-    summary = {run: {key: r[run][key] for key in r[run] if key != "layers"}
+    skip = ("layers", "ablation_drop")  # long: in results.json only
+    summary = {run: {key: r[run][key] for key in r[run] if key not in skip}
                for run in ("baseline", "modular")}
     print(json.dumps({"experiment": r["experiment"], "data": r["data"], **summary}, indent=1))
     print(f"wrote {out}/results.json and figures")

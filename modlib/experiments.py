@@ -93,6 +93,7 @@ class _Setup:
     source: str
     metric: str = "accuracy"
     partitions: dict[str, Partition] | None = None
+    circuit_label: int | None = None  # image classifiers: the label whose circuit is measured
 
 
 def _image_setup(prof: Profile, seed: int, model_name: str | None, lam: float, cifar: bool
@@ -111,7 +112,8 @@ def _image_setup(prof: Profile, seed: int, model_name: str | None, lam: float, c
     # λ reaches its full value halfway through training: features first, then modules
     cfg = TrainConfig(epochs=epochs, lr=2e-3, lam=lam, lam_warmup_steps=len(train) * epochs // 2,
                       seed=seed)
-    return _Setup(model, train, test, cfg, layers, d.source)
+    # the authors measure the circuit of CIFAR's "ship" (label 8); for digits we take 0
+    return _Setup(model, train, test, cfg, layers, d.source, circuit_label=8 if cifar else 0)
 
 
 def _modadd_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool) -> _Setup:
@@ -175,7 +177,33 @@ def _run(setup: _Setup, init: dict[str, torch.Tensor], k: int, lam: float, seed:
     if cfg.task == "lm":
         metrics["loss"] = metrics.pop("eval_loss")
     metrics.update(measure(model, loss, seed=seed))
+    if setup.circuit_label is not None:
+        metrics.update(_interpret(model, loss, setup, seed))
     return RunResult(model, hist, metrics), loss
+
+
+def _interpret(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: int
+               ) -> dict[str, Any]:
+    """Cluster ablation (specialization beside a random control) and one label's circuit."""
+    from .interp import ablate_clusters
+    from .patching import circuit, circuit_size, inside_share
+
+    ab = ablate_clusters(model, loss.partitions, setup.test_loader, seed=seed)
+    out: dict[str, Any] = {"specialization": ab.specialization,
+                           "specialization_control": ab.control, "ablation_drop": ab.drop.tolist(),
+                           "circuit_label": setup.circuit_label}
+    X, y = setup.test_loader.dataset.tensors
+    with torch.no_grad():  # the circuit that gives the right answer: examples it gets right
+        right = model.eval()(X).argmax(-1) == y
+    chosen = ((y == setup.circuit_label) & right).nonzero().flatten()[:100]
+    try:
+        masks = circuit(model, X[chosen], y[chosen], keep=0.9)
+    except ValueError as e:  # e.g. the model gets this label wrong on average: no circuit
+        out.update(circuit_size=None, circuit_note=str(e))
+    else:
+        out.update(circuit_size=circuit_size(masks),
+                   circuit_inside_share=inside_share(masks, loss.partitions))
+    return out
 
 
 def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int = 4,
@@ -267,7 +295,7 @@ def _write(result: ExperimentResult, out: Path, metric: str, k: int) -> None:
     """results.json, the weight matrices of both models, and the training curves."""
     import matplotlib.pyplot as plt
 
-    from .viz import plot_history, plot_weight_grid
+    from .viz import plot_ablation, plot_history, plot_weight_grid
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result.results, indent=2) + "\n")
@@ -277,6 +305,11 @@ def _write(result: ExperimentResult, out: Path, metric: str, k: int) -> None:
         weights = {n: layer_matrix(modules[n]).detach() for n in parts}
         fig = plot_weight_grid(weights, parts, suptitle=f"{run_name}: weights in cluster order")
         fig.savefig(out / f"weights_{run_name}.png", dpi=110)
+        plt.close(fig)
+    if "ablation_drop" in result.baseline.metrics:
+        fig = plot_ablation({run: torch.tensor(getattr(result, run).metrics["ablation_drop"])
+                             for run in ("baseline", "modular")})
+        fig.savefig(out / "ablation.png", dpi=110)
         plt.close(fig)
     fig = plot_history({"baseline": result.baseline.history, "modular": result.modular.history},
                        metric=metric, k=k)

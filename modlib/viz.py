@@ -23,7 +23,7 @@ from .partition import Partition
 from .train import History
 
 __all__ = ["plot_weights", "plot_weight_grid", "plot_history", "plot_bipartite",
-           "plot_tradeoff", "plot_null", "glue"]
+           "plot_tradeoff", "plot_null", "plot_ablation", "glue"]
 
 
 def _new_ax(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> tuple[Figure, Axes]:
@@ -233,6 +233,36 @@ def plot_null(tests: Mapping[str, Any], *, ax: Axes | None = None) -> Figure:
     ax.set_xticks(list(x), list(tests), fontsize=8)
     ax.set(ylabel="clusterability", ylim=(0, 1.05), title="trained layers against chance")
     ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def plot_ablation(drops: Mapping[str, Tensor], *, classes: Sequence[str] | None = None
+                  ) -> Figure:
+    """Heatmaps of class-wise accuracy drops when each cluster is ablated, one per model.
+
+    Args:
+        drops: ``{model name: (k, n_classes) accuracy drops}`` from
+            :func:`modlib.interp.ablate_clusters`.
+        classes: class names for the x axis (default 0..n_classes-1).
+
+    Returns:
+        The figure.
+
+    Introduced in notebook 04.
+    """
+    if not drops:
+        raise ValueError("'drops' is empty: nothing to plot.")
+    fig, axes = plt.subplots(1, len(drops), figsize=(4.2 * len(drops), 2.8),
+                             layout="constrained", squeeze=False)
+    vmax = max(float(d.abs().max()) for d in drops.values()) or 1.0
+    for ax, (name, d) in zip(axes[0], drops.items(), strict=True):
+        im = ax.imshow(d.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
+        n_classes = d.shape[1]
+        ax.set_xticks(range(n_classes), classes or [str(c) for c in range(n_classes)],
+                      fontsize=7)
+        ax.set_yticks(range(d.shape[0]))
+        ax.set(xlabel="class", ylabel="cluster removed", title=f"{name}: accuracy drop")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
     return fig
 
 

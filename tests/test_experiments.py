@@ -36,8 +36,20 @@ def test_mnist_ci_meets_its_targets(mnist_ci):
 
 def test_mnist_ci_writes_figures(mnist_ci):
     out, _ = mnist_ci
-    for name in ("weights_baseline.png", "weights_modular.png", "curves.png"):
+    for name in ("weights_baseline.png", "weights_modular.png", "curves.png", "ablation.png"):
         assert (out / name).stat().st_size > 5_000
+
+
+def test_mnist_ci_measures_specialization_and_circuits(mnist_ci):
+    out, _ = mnist_ci
+    r = json.loads((out / "results.json").read_text())
+    for run in ("baseline", "modular"):
+        m = r[run]
+        assert 0 <= m["specialization"] <= 1 and 0 <= m["specialization_control"] <= 1
+        assert len(m["ablation_drop"]) == 4 and len(m["ablation_drop"][0]) == 10
+        assert 0 < m["circuit_size"] < 1 and m["circuit_label"] == 0
+    # the modular model's circuit for digit 0 lives mostly inside its clusters
+    assert r["modular"]["circuit_inside_share"] > r["baseline"]["circuit_inside_share"]
 
 
 def test_paper_mlp_and_cifar_keys(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import modlib
-from modlib.viz import plot_history, plot_weight_grid, plot_weights
+from modlib.viz import plot_ablation, plot_history, plot_weight_grid, plot_weights
 
 matplotlib.use("Agg")
 
@@ -31,3 +31,10 @@ def test_plot_weight_grid_and_history():
 def test_empty_grid_is_refused():
     with pytest.raises(ValueError, match="'weights' is empty"):
         plot_weight_grid({}, {})
+
+
+def test_plot_ablation_one_panel_per_model():
+    fig = plot_ablation({"baseline": torch.rand(4, 10), "modular": torch.rand(4, 10)})
+    assert len(fig.axes) == 3  # two heatmaps and the colour bar
+    with pytest.raises(ValueError, match="'drops' is empty"):
+        plot_ablation({})
