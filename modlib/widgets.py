@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt
 from .metrics import clusterability
 from .spectral import spectral_cocluster
 from .toy import planted_matrix
-from .viz import plot_weights
+from .viz import plot_tradeoff, plot_weights
 
-__all__ = ["plot_planted", "planted_explorer"]
+__all__ = ["plot_planted", "planted_explorer", "tradeoff_explorer"]
 
 
 def plot_planted(noise: float = 0.3, k: int = 4, seed: int = 0, *, n_out: int = 60,
@@ -54,3 +54,39 @@ def planted_explorer() -> Any:
 
     return w.interactive(show, noise=w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05),
                          k=w.IntSlider(value=4, min=2, max=8), seed=w.IntSlider(value=0, max=9))
+
+
+def tradeoff_explorer(rows: list[dict[str, Any]], *, metric: str = "accuracy") -> Any:
+    """A λ slider over the runs of :func:`modlib.sweep`: the trade-off curve with the chosen
+    run highlighted and its numbers in the title.
+
+    Args:
+        rows: what :func:`modlib.sweep` returned.
+        metric: the key on the y axis.
+
+    Returns:
+        An ``ipywidgets`` interactive widget.
+
+    Raises:
+        ValueError: ``rows`` is empty.
+
+    Introduced in notebook 03.
+    """
+    import ipywidgets as w
+
+    if not rows:
+        raise ValueError("'rows' is empty: run modlib.sweep first.")
+    lams = sorted({r["lam"] for r in rows})
+
+    def show(lam: float) -> None:
+        fig = plot_tradeoff(rows, metric=metric)
+        ax = fig.axes[0]
+        for r in (r for r in rows if r["lam"] == lam):
+            ax.scatter([r["clusterability"]], [r[metric]], s=160, facecolors="none",
+                       edgecolors="tab:red", linewidths=2, zorder=5)
+            ax.set_title(f"λ = {lam:g}: {metric} {r[metric]:.3f}, "
+                         f"clusterability {r['clusterability']:.3f}")
+        plt.show()
+
+    return w.interactive(show, lam=w.SelectionSlider(options=lams, value=lams[-1],
+                                                     description="λ"))

@@ -38,3 +38,16 @@ def test_plot_ablation_one_panel_per_model():
     assert len(fig.axes) == 3  # two heatmaps and the colour bar
     with pytest.raises(ValueError, match="'drops' is empty"):
         plot_ablation({})
+
+
+def test_widgets_build_on_the_figures():
+    import ipywidgets
+
+    from modlib.widgets import planted_explorer, tradeoff_explorer
+
+    rows = [{"k": 4, "lam": 0.0, "accuracy": 0.9, "clusterability": 0.25},
+            {"k": 4, "lam": 20.0, "accuracy": 0.88, "clusterability": 0.99}]
+    assert isinstance(tradeoff_explorer(rows), ipywidgets.interactive)
+    assert isinstance(planted_explorer(), ipywidgets.interactive)
+    with pytest.raises(ValueError, match="'rows' is empty"):
+        tradeoff_explorer([])
