@@ -206,9 +206,11 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
     Introduced in notebook 03.
     """
     config = config or TrainConfig()
-    if loss is not None and not any(m is dict(model.named_modules()).get(n)
-                                    for n, m in loss._layers):
-        raise ValueError("'loss' was built for another model: none of its layers is in 'model'.")
+    if loss is not None:
+        own = {id(m) for m in model.modules()}
+        if not any(id(m) in own for _, m in loss._layers):
+            raise ValueError("'loss' was built for another model: none of its layers is in "
+                             "'model'.")
     device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
                             weight_decay=config.weight_decay)
