@@ -9,13 +9,12 @@ each cluster of them. Frequencies are ``0..(p - 1) // 2``; 0 is the constant. No
 
 from __future__ import annotations
 
-import contextlib
 import numbers
-from collections.abc import Iterator
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from .interp import record
 from .models import ModAddTransformer
 from .partition import Partition
 
@@ -221,17 +220,6 @@ def table_frequencies(table: Tensor) -> tuple[Tensor, Tensor]:
     return energy.float(), energy2d.sum((1, 2)).float()
 
 
-@contextlib.contextmanager
-def _record(module: nn.Module) -> Iterator[list[Tensor]]:
-    """Collect ``module``'s outputs while inside; the hook is removed in ``finally``."""
-    outputs: list[Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach()))
-    try:
-        yield outputs
-    finally:
-        handle.remove()
-
-
 def _neuron_table(model: ModAddTransformer, X: Tensor | None) -> Tensor:
     """(p, p, d_mlp) ReLU activations of the MLP hidden neurons at '=', ``table[a, b]``."""
     p = model.p
@@ -251,9 +239,9 @@ def _neuron_table(model: ModAddTransformer, X: Tensor | None) -> Tensor:
         raise ValueError(f"'X' must hold every pair (a, b) of Z_{p}, as from all_pairs({p}). "
                          f"Got {int((counts > 0).sum())} of {p * p} pairs.")
     device = next(model.parameters()).device
-    with _record(model.mlp.act) as outputs, torch.no_grad():
+    with record(model, "mlp.act") as outputs, torch.no_grad():
         model(X.to(device))
-    acts = outputs[0][:, -1].float().cpu()  # (N, T, d_mlp) -> (N, d_mlp) at '='
+    acts = outputs["mlp.act"][:, -1].float().cpu()  # (N, T, d_mlp) -> (N, d_mlp) at '='
     table = torch.zeros(p * p, acts.shape[1]).index_add_(0, cell, acts)
     return (table / counts[:, None]).view(p, p, -1)  # duplicates are averaged
 

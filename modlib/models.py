@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from .partition import _check_k
+
 if TYPE_CHECKING:
     from transformers import GPT2LMHeadModel
 
@@ -105,14 +107,6 @@ class PaperCifarCNN(nn.Module):
         return self.fc4(self.act(self.fc3(h)))
 
 
-def _check_size(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"'{name}' must be an int. Got {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"'{name}' must be an int >= 1. Got {value}.")
-    return value
-
-
 def _check_heads(width_name: str, width: int, n_heads: int) -> None:
     if width % n_heads:
         raise ValueError(f"'{width_name}' must be a multiple of the number of heads {n_heads}. "
@@ -197,7 +191,7 @@ class ModAddTransformer(nn.Module):
         super().__init__()
         for name, value in [("p", p), ("d_model", d_model), ("n_heads", n_heads),
                             ("d_mlp", d_mlp), ("n_ctx", n_ctx)]:
-            _check_size(name, value)
+            _check_k(value, name)
         if p < 2:
             raise ValueError(f"'p' must be an int >= 2. Got {p}.")
         _check_heads("d_model", d_model, n_heads)
@@ -233,7 +227,7 @@ def _check_lm(vocab_size: int, n_layer: int, n_head: int, n_embd: int, n_positio
     """Validate the sizes of a small causal LM, and that transformers (the [llm] extra) exists."""
     for name, value in [("vocab_size", vocab_size), ("n_layer", n_layer), ("n_head", n_head),
                         ("n_embd", n_embd), ("n_positions", n_positions)]:
-        _check_size(name, value)
+        _check_k(value, name)
     _check_heads("n_embd", n_embd, n_head)
     try:
         import transformers  # noqa: F401
