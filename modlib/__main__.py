@@ -23,6 +23,7 @@ the set-up matches. Figures: weights_baseline.png, weights_modular.png, curves.p
 examples:
   python -m modlib reproduce mnist --profile ci --out results/mnist
   python -m modlib reproduce mnist --model paper --k 4 --lam 20
+  accelerate launch --multi_gpu --num_processes 4 -m modlib reproduce llm --profile gpu
 """
 
 
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                         "llm: GPT-2 (default) or Pythia-70m")
     r.add_argument("--out", default=None, help="folder for results.json and figures "
                                                "(default results/EXPERIMENT)")
+    r.add_argument("--device", default=None, help="where to train, e.g. cpu or cuda (default: "
+                   "cuda when available, else cpu; under accelerate launch, one GPU per process)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -66,13 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.model is not None and args.model not in allowed:
         parser.error(f"--model {args.model} does not apply to {args.experiment}")
     from .experiments import reproduce
+    from .train import is_main_process
 
     out = args.out or f"results/{args.experiment}"
     try:
         result = reproduce(args.experiment, profile=args.profile, k=args.k, lam=args.lam,
-                           seed=args.seed, model=args.model, out=out, progress=not args.quiet)
+                           seed=args.seed, model=args.model, out=out, progress=not args.quiet,
+                           device=args.device)
     except ValueError as e:  # e.g. k larger than a layer: a message, not a traceback
         parser.error(str(e))
+    if not is_main_process():  # under accelerate launch: rank 0 reports for every process
+        return 0
     r = result.results
     skip = ("layers", "ablation_drop")  # long: in results.json only
     summary = {run: {key: r[run][key] for key in r[run] if key not in skip}

@@ -28,7 +28,7 @@ from .partition import Partition
 from .profiles import Profile
 from .profiles import profile as get_profile
 from .spectral import spectral_cocluster
-from .train import History, TrainConfig, evaluate, fit
+from .train import History, TrainConfig, evaluate, fit, is_main_process, world_size
 
 __all__ = ["Experiment", "RunResult", "ExperimentResult", "reproduce", "sweep", "measure",
            "PAPER"]
@@ -162,9 +162,23 @@ def _setup(name: str, prof: Profile, seed: int, model: str | None, k: int, lam: 
     return _modadd_setup(prof, seed, k, lam, progress)
 
 
+def _device(device: str | torch.device | None) -> torch.device:
+    """The device to train on: the one asked for, else CUDA when present, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"'device' must name a torch device such as 'cpu' or 'cuda'. Got "
+                         f"{device!r}.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("'device' is CUDA, but no CUDA GPU is available here.")
+    return device
+
+
 def _run(setup: _Setup, init: dict[str, torch.Tensor], k: int, lam: float, seed: int,
-         progress: bool) -> tuple[RunResult, ClusterabilityLoss]:
-    model = copy.deepcopy(setup.model)
+         progress: bool, device: torch.device) -> tuple[RunResult, ClusterabilityLoss]:
+    model = copy.deepcopy(setup.model).to(device)
     model.load_state_dict(init)
     generator = getattr(setup.train_loader, "generator", None)
     if generator is not None:  # every run sees the same batches in the same order
@@ -192,7 +206,7 @@ def _interpret(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: 
     out: dict[str, Any] = {"specialization": ab.specialization,
                            "specialization_control": ab.control, "ablation_drop": ab.drop.tolist(),
                            "circuit_label": setup.circuit_label}
-    X, y = setup.test_loader.dataset.tensors
+    X, y = (t.to(next(model.parameters()).device) for t in setup.test_loader.dataset.tensors)
     with torch.no_grad():  # the circuit that gives the right answer: examples it gets right
         right = model.eval()(X).argmax(-1) == y
     chosen = ((y == setup.circuit_label) & right).nonzero().flatten()[:100]
@@ -208,7 +222,8 @@ def _interpret(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: 
 
 def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int = 4,
               lam: float = 20.0, seed: int = 0, model: str | None = None,
-              out: str | Path | None = None, progress: bool = True) -> ExperimentResult:
+              out: str | Path | None = None, progress: bool = True,
+              device: str | torch.device | None = None) -> ExperimentResult:
     """Train a baseline and a modular model for one of the paper's experiments.
 
     Args:
@@ -219,14 +234,17 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
         seed: seeds data, initialisation and training.
         model: ``"paper"`` picks the authors' MLP for ``mnist`` (default: the course CNN);
             ``"pythia"`` fine-tunes Pythia-70m for ``llm`` (default: GPT-2).
-        out: folder for ``results.json`` and the figures; None writes nothing.
+        out: folder for ``results.json`` and the figures; None writes nothing. Started with
+            several processes (``accelerate launch``), only the main process writes.
         progress: show progress bars.
+        device: where to train; default CUDA when available, else the CPU. Under
+            ``accelerate launch`` each process takes its own GPU.
 
     Returns:
         An :class:`ExperimentResult`; ``.results`` is what ``results.json`` holds.
 
     Raises:
-        ValueError: unknown experiment or model, ``k < 1``, ``lam < 0``.
+        ValueError: unknown experiment, model or device, ``k < 1``, ``lam < 0``.
 
     Introduced in notebook 03.
     """
@@ -240,35 +258,38 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
         raise ValueError(f"'k' must be an int >= 1. Got {k!r}.")
     if lam < 0:
         raise ValueError(f"'lam' must be >= 0. Got {lam}.")
+    dev = _device(device)
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     start = time.perf_counter()
     torch.manual_seed(seed)
     setup = _setup(name, prof, seed, model, k, lam, progress)
     init = copy.deepcopy(setup.model.state_dict())
-    base, _ = _run(setup, init, k, 0.0, seed, progress)
-    modular, loss = _run(setup, init, k, lam, seed, progress)
+    base, _ = _run(setup, init, k, 0.0, seed, progress, dev)
+    modular, loss = _run(setup, init, k, lam, seed, progress, dev)
     results = {"experiment": name, "profile": prof.name, "data": setup.source, "k": k,
                "lam": lam, "seed": seed, "seconds": round(time.perf_counter() - start, 1),
+               "device": str(dev), "processes": world_size(),
                "random_baseline": random_baseline(k), "layers": loss.layer_names,
                "baseline": base.metrics, "modular": modular.metrics}
     if name in PAPER:
         results["paper"] = PAPER[name]
     result = ExperimentResult(base, modular, loss.partitions, results)
-    if out is not None:
+    if out is not None and is_main_process():
         _write(result, Path(out), setup.metric, k)
     return result
 
 
 def sweep(name: Experiment, *, lams: list[float] = (20.0,), ks: list[int] = (4,),
           profile: str | Profile | None = None, seed: int = 0, model: str | None = None,
-          progress: bool = True) -> list[dict[str, Any]]:
+          progress: bool = True, device: str | torch.device | None = None
+          ) -> list[dict[str, Any]]:
     """Modular runs over a grid of λ and k, all from one initialisation: the trade-off.
 
     Args:
         name: the experiment (as :func:`reproduce`).
         lams: values of λ (0 gives the baseline).
         ks: values of k.
-        profile, seed, model: as :func:`reproduce`.
+        profile, seed, model, device: as :func:`reproduce`.
         progress: a progress bar over the runs.
 
     Returns:
@@ -279,13 +300,14 @@ def sweep(name: Experiment, *, lams: list[float] = (20.0,), ks: list[int] = (4,)
     """
     from tqdm.auto import tqdm
 
+    dev = _device(device)
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     torch.manual_seed(seed)
     setup = _setup(name, prof, seed, model, min(ks), max(lams), progress)
     init = copy.deepcopy(setup.model.state_dict())
     rows = []
     for k, lam in tqdm([(k, lam) for k in ks for lam in lams], desc="runs", disable=not progress):
-        run, _ = _run(setup, init, k, lam, seed, progress=False)
+        run, _ = _run(setup, init, k, lam, seed, False, dev)
         rows.append({"k": k, "lam": lam, "chance": random_baseline(k),
                      **{key: v for key, v in run.metrics.items() if key != "layers"}})
     return rows

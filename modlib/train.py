@@ -4,8 +4,12 @@
 clusterability loss ``lam * (1 - mean clusterability)`` with a linear warm-up of ``lam``
 (Golechha et al. 2025). It shows progress bars, evaluates every epoch, keeps a ``History``,
 stops loudly on a NaN/Inf loss, and writes checkpoints atomically from which ``resume`` continues
-bit-identically on a CPU. Multi-GPU training wraps this loop with Accelerate (notebook 07).
-Introduced in notebook 03.
+bit-identically on a CPU.
+
+Started by ``accelerate launch`` (or ``torchrun``) with several processes, the same loop runs
+data-parallel through Hugging Face Accelerate (DDP): each process trains on its share of every
+batch and the gradients, the clusterability term's included, are averaged before each step.
+Introduced in notebook 03; several GPUs in notebook 07.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from tqdm.auto import tqdm
 
 from .loss import ClusterabilityLoss
 
-__all__ = ["TrainConfig", "History", "fit", "evaluate", "load_checkpoint"]
+__all__ = ["TrainConfig", "History", "fit", "evaluate", "load_checkpoint", "world_size",
+           "is_main_process"]
 
 Task = Literal["classify", "lm"]
 
@@ -173,6 +178,41 @@ def _restore(ckpt, model, opt, loader) -> tuple[History, int, int]:
     return History(**ckpt["history"]), ckpt["epoch"], ckpt["step"]
 
 
+def world_size() -> int:
+    """How many processes train together: ``WORLD_SIZE`` as set by ``accelerate launch`` or
+    ``torchrun``, 1 in a plain Python process.
+
+    Introduced in notebook 07.
+    """
+    value = os.environ.get("WORLD_SIZE", "1")
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise ValueError(f"The environment variable WORLD_SIZE must be an integer. Got "
+                         f"{value!r}.") from None
+
+
+def is_main_process() -> bool:
+    """True in the process that writes files and prints: rank 0 (``RANK``), or the only one.
+
+    Introduced in notebook 07.
+    """
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _accelerator(given: Any) -> Any:
+    """The Accelerator to train with: the one given, a new one when several processes were
+    launched, else None (a plain single-device loop)."""
+    if given is not None or world_size() == 1:
+        return given
+    try:
+        from accelerate import Accelerator
+    except ImportError:  # launched with several processes, but the [llm] extra is missing
+        raise ImportError("Training in several processes needs Hugging Face Accelerate: "
+                          "pip install 'modlib[llm]'.") from None
+    return Accelerator(cpu=not torch.cuda.is_available())
+
+
 def _check_finite(loss: Tensor, step: int, epoch: int) -> None:
     if not torch.isfinite(loss):
         raise FloatingPointError(f"The training loss became {float(loss.detach())} at step "
@@ -182,7 +222,8 @@ def _check_finite(loss: Tensor, step: int, epoch: int) -> None:
 
 def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | None = None,
         loss: ClusterabilityLoss | None = None, eval_loader: DataLoader | None = None,
-        resume: str | os.PathLike | None = None, disable: bool = False) -> History:
+        resume: str | os.PathLike | None = None, disable: bool = False,
+        accelerator: Any = None) -> History:
     """Train ``model`` in place; with ``loss``, minimise ``task loss + lam * loss()``.
 
     Args:
@@ -195,6 +236,11 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         resume: path of a checkpoint written by ``fit``: training continues from it (model,
             optimiser, random state, history), bit-identically on a CPU.
         disable: turn the progress bars off.
+        accelerator: an ``accelerate.Accelerator`` to train with. By default one is made when
+            the process was started with others (``WORLD_SIZE`` > 1, as under ``accelerate
+            launch``); then the model, optimiser and training loader are ``prepare``-d (DDP),
+            only the main process shows progress and writes checkpoints, and every process
+            evaluates the whole ``eval_loader`` on its identical copy of the model.
 
     Returns:
         The :class:`History` (also stored in every checkpoint).
@@ -211,7 +257,7 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         if not any(id(m) in own for _, m in loss._layers):
             raise ValueError("'loss' was built for another model: none of its layers is in "
                              "'model'.")
-    device = next(model.parameters()).device
+    accelerator = _accelerator(accelerator)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
                             weight_decay=config.weight_decay)
     history, start_epoch, step = History(), 0, 0
@@ -219,15 +265,23 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         history, start_epoch, step = _restore(load_checkpoint(resume), model, opt, train_loader)
     else:
         torch.manual_seed(config.seed)
+    inner, loader, main = model, train_loader, True  # the module itself, the loader, rank 0?
+    if accelerator is not None:  # DDP: 'model' becomes the wrapper; 'loss' keeps inner's layers
+        model, opt, loader = accelerator.prepare(model, opt, train_loader)
+        main = accelerator.is_main_process
+        disable = disable or not accelerator.is_local_main_process
+    device = next(model.parameters()).device
     amp = torch.autocast("cuda", torch.bfloat16, enabled=config.amp and device.type == "cuda")
     model.train()
     n_epochs = config.epochs
-    if config.max_steps is not None and hasattr(train_loader, "__len__") and len(train_loader):
-        n_epochs = min(n_epochs, -(-config.max_steps // len(train_loader)))  # ceil division
+    if config.max_steps is not None and hasattr(loader, "__len__") and len(loader):
+        n_epochs = min(n_epochs, -(-config.max_steps // len(loader)))  # ceil division
     for epoch in tqdm(range(start_epoch, n_epochs), desc="epochs", disable=disable,
                       initial=start_epoch, total=n_epochs):
         running, batches = 0.0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=disable)
+        if accelerator is not None and hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)  # a new shuffle each epoch, the same on every process
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=disable)
         for batch in bar:
             lam = config.lam * min(1.0, (step + 1) / max(1, config.lam_warmup_steps))
             with amp:
@@ -242,7 +296,10 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
                     row["layers"] = loss.clusterability()
             _check_finite(total, step, epoch)
             opt.zero_grad(set_to_none=True)
-            total.backward()
+            if accelerator is not None:
+                accelerator.backward(total)
+            else:
+                total.backward()
             if config.clip_grad is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
             opt.step()
@@ -252,9 +309,9 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
                              if k in row})
             if config.max_steps is not None and step >= config.max_steps:
                 break
-        _end_epoch(model, loss, eval_loader, config, history, epoch, running / max(1, batches))
-        if config.checkpoint_dir is not None:
-            _save_atomic(_checkpoint(model, opt, config, history, epoch + 1, step, train_loader),
+        _end_epoch(inner, loss, eval_loader, config, history, epoch, running / max(1, batches))
+        if config.checkpoint_dir is not None and main:
+            _save_atomic(_checkpoint(inner, opt, config, history, epoch + 1, step, train_loader),
                          Path(config.checkpoint_dir) / "last.pt")
         if config.max_steps is not None and step >= config.max_steps:
             break

@@ -8,6 +8,7 @@ parameters.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -124,3 +125,33 @@ def test_two_cpu_processes_train_with_the_clusterability_loss(tmp_path):
     rises = re.findall(r"clusterability (\d\.\d+) -> (\d\.\d+)", out)
     assert len(rises) == 1, out  # printed by rank 0 only
     assert float(rises[0][1]) > float(rises[0][0]) + 0.1, out  # lam * loss() did its work
+
+
+@pytest.mark.slow
+def test_accelerate_launch_runs_the_command_line_unchanged(tmp_path):
+    """``accelerate launch -m modlib reproduce llm`` trains in two processes (DDP over gloo on
+    this CPU), and only rank 0 writes results.json and prints the summary."""
+    cli = _accelerate_cli()
+    if cli is None:
+        pytest.skip("the accelerate command-line tool is not on the PATH")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_CONFIG_FILE": str(tmp_path / "none"),
+           "HF_HOME": str(tmp_path / "hf"), "MODLIB_CACHE": str(tmp_path / "cache")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    out_dir = tmp_path / "out"
+    cmd = [cli, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--main_process_port", str(_free_port()), "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "modlib", "reproduce", "llm", "--profile", "ci",
+           "--quiet", "--out", str(out_dir)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env,
+                              cwd=tmp_path)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"accelerate launch did not finish in 240 s: {err.stdout} {err.stderr}")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert out.count("wrote ") == 1, out  # the summary comes from rank 0 only
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["processes"] == 2
+    assert results["modular"]["clusterability"] > results["baseline"]["clusterability"]
+    assert (out_dir / "curves.png").exists()

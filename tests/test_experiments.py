@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 import modlib
 from modlib.__main__ import main
@@ -88,6 +89,9 @@ def test_help_documents_results_json():
     (dict(name="cifar", model="paper"),
      r"'model' for cifar must be None \(cifar has one model\). Got 'paper'"),
     (dict(name="llm", model="paper"), r"'model' for llm must be one of \('gpt2', 'pythia'\)"),
+    (dict(name="mnist", device="gpu0"), r"'device' must name a torch device"),
+    pytest.param(dict(name="mnist", device="cuda"), r"no CUDA GPU is available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here")),
 ])
 def test_reproduce_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

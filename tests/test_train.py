@@ -133,3 +133,40 @@ def test_other_errors():
         fit(_model(), _loader(), loss=ClusterabilityLoss(_model(), 4), disable=True)
     with pytest.raises(ValueError, match=r"'loader' yielded no data"):
         evaluate(_model(), [])
+
+
+def test_world_size_and_main_process_follow_the_launcher(monkeypatch):
+    from modlib.train import is_main_process, world_size
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
+    assert world_size() == 1 and is_main_process()
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    assert world_size() == 4 and not is_main_process()
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="WORLD_SIZE must be an integer"):
+        world_size()
+
+
+def test_fit_uses_a_given_accelerator():
+    class Recorder:  # the part of accelerate.Accelerator that fit uses
+        is_main_process = is_local_main_process = True
+
+        def __init__(self):
+            self.prepared, self.backwards = False, 0
+
+        def prepare(self, *objects):
+            self.prepared = True
+            return objects
+
+        def backward(self, loss):
+            self.backwards += 1
+            loss.backward()
+
+    torch.manual_seed(0)
+    X, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    loader = DataLoader(TensorDataset(X, y), batch_size=8)
+    acc = Recorder()
+    fit(nn.Linear(4, 2), loader, config=TrainConfig(epochs=2), accelerator=acc, disable=True)
+    assert acc.prepared and acc.backwards == 8
