@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import modlib
 from modlib import exercises as ex
 
 
@@ -14,6 +15,22 @@ def clusterability_ok(W, rows, cols):
 def clusterability_wrong(W, rows, cols):  # forgets to square
     A = W.abs()
     return (A * (rows[:, None] == cols[None, :])).sum() / A.sum()
+
+
+def order_ok(labels):
+    return torch.sort(labels, stable=True).indices
+
+
+def order_wrong(labels):  # clusters in order, but the neurons inside each one reversed
+    return torch.sort(labels, stable=True, descending=True).indices.flip(0)
+
+
+def permute_ok(W, rows, cols):
+    return W[order_ok(rows)][:, order_ok(cols)]
+
+
+def permute_wrong(W, rows, cols):  # sorts the rows only
+    return W[order_ok(rows)]
 
 
 def chance_ok(rows, cols, k):
@@ -67,17 +84,29 @@ def p_wrong(observed, null):  # forgets the +1s, and counts only strictly larger
     return sum(v > observed for v in null) / len(null)
 
 
+def gap_ok(W, k):
+    part = modlib.spectral_cocluster(W, k)
+    return modlib.clusterability(W, part) - modlib.chance_level(part)
+
+
+def gap_wrong(W, k):  # assumes equal clusters: 1/k is not the chance level of unequal ones
+    return modlib.clusterability(W, modlib.spectral_cocluster(W, k)) - 1 / k
+
+
 def not_done(*args):
     raise NotImplementedError
 
 
 @pytest.mark.parametrize("checker,good,bad", [
     (ex.check_clusterability, clusterability_ok, clusterability_wrong),
+    (ex.check_cluster_order, order_ok, order_wrong),
+    (ex.check_permute, permute_ok, permute_wrong),
     (ex.check_chance_level, chance_ok, chance_wrong),
     (ex.check_normalized_matrix, normalized_ok, normalized_wrong),
     (ex.check_block_mask, mask_ok, mask_wrong),
     (ex.check_loss_value, loss_ok, loss_wrong),
     (ex.check_p_value, p_ok, p_wrong),
+    (ex.check_spectral_gap, gap_ok, gap_wrong),
 ])
 def test_checker_accepts_reference_and_rejects_wrong(checker, good, bad, capsys):
     assert checker(good) is True
@@ -99,3 +128,12 @@ def test_checker_reports_exceptions_and_non_functions(capsys):
 def test_shape_mismatch_is_named(capsys):
     assert ex.check_block_mask(lambda n_out, n_in, k: torch.zeros(n_in, n_out, dtype=bool)) is False
     assert "returned shape" in capsys.readouterr().out
+
+
+def test_every_checker_is_tested_against_a_right_and_a_wrong_solution():
+    """Each public checker appears in the parametrised accept/reject test of some test file."""
+    import pathlib
+
+    texts = "".join(p.read_text() for p in pathlib.Path(__file__).parent.glob("test_exercises*.py"))
+    missing = [name for name in ex.__all__ if f"ex.{name}," not in texts]
+    assert not missing, f"checkers without an accept/reject test: {missing}"

@@ -64,3 +64,21 @@ def test_has_an_exercise_with_a_checker_and_asserts(path):
     cells = json.loads(path.read_text())["cells"]
     solutions = [c for c in cells if "solution" in c.get("metadata", {}).get("tags", [])]
     assert solutions and all("hide-input" in c["metadata"]["tags"] for c in solutions)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_two_to_four_exercises_each_with_a_solution_and_a_checker(path):
+    """Every exercise: a heading with difficulty and time, a solution cell, then a checker."""
+    cells = json.loads(path.read_text())["cells"]
+    starts = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+              and re.search(r"^#+ Exercise \d+\.\d+", "".join(c["source"]), re.M)]
+    assert 2 <= len(starts) <= 4, f"{len(starts)} exercises"
+    for start, end in zip(starts, [*starts[1:], len(cells)], strict=True):
+        heading = re.search(r"^#+ Exercise .*$", "".join(cells[start]["source"]), re.M)[0]
+        assert re.search(r"\((easy|medium|hard), \d+(–\d+)? min\)", heading), heading
+        tags = [c.get("metadata", {}).get("tags", []) for c in cells[start:end]]
+        sources = ["".join(c["source"]) for c in cells[start:end]]
+        first = next((i for i, t in enumerate(tags) if "solution" in t), None)
+        assert first is not None, f"no solution cell after {heading!r}"
+        assert any("modlib.exercises.check_" in s for s in sources[first + 1:]), \
+            f"no checker after the solution of {heading!r}"

@@ -11,17 +11,32 @@ from torch import Tensor
 
 from ..metrics import chance_level, clusterability
 from ..partition import contiguous_partition
-from ..spectral import normalized_matrix
+from ..spectral import normalized_matrix, spectral_cocluster
 from ._core import _N_CASES, _check, _random_partitions
 
-__all__ = ["check_clusterability", "check_chance_level", "check_normalized_matrix",
-           "check_block_mask", "check_loss_value", "check_p_value"]
+__all__ = ["check_clusterability", "check_cluster_order", "check_permute", "check_chance_level",
+           "check_normalized_matrix", "check_block_mask", "check_loss_value", "check_p_value",
+           "check_spectral_gap"]
 
 
 def check_clusterability(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(W, rows, cols)`` → the share of W² inside the clusters (notebook 01)."""
     cases = (((W, p.rows, p.cols), clusterability(W, p)) for W, p in _random_partitions(seed))
     return _check("clusterability", fn, cases)
+
+
+def check_cluster_order(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
+    """Check ``fn(labels)`` → the permutation that sorts neurons by cluster, keeping the
+    original order inside each cluster (a stable sort; notebook 00)."""
+    cases = (((p.rows,), p.order()[0]) for _, p in _random_partitions(seed))
+    return _check("cluster_order", fn, cases, atol=0)
+
+
+def check_permute(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: int = 0) -> bool:
+    """Check ``fn(W, rows, cols)`` → W with rows and columns sorted by cluster, so that the
+    clusters become diagonal blocks (notebook 00)."""
+    cases = (((W, p.rows, p.cols), p.permute(W)) for W, p in _random_partitions(seed))
+    return _check("permute", fn, cases, atol=0)
 
 
 def check_chance_level(fn: Callable[[Tensor, Tensor, int], Any], *, seed: int = 0) -> bool:
@@ -77,3 +92,19 @@ def check_p_value(fn: Callable[[float, list[float]], Any], *, seed: int = 0) -> 
             yield (observed, null), (1 + sum(v >= observed for v in null)) / (1 + len(null))
 
     return _check("p_value", fn, cases())
+
+
+def check_spectral_gap(fn: Callable[[Tensor, int], Any], *, seed: int = 0) -> bool:
+    """Check ``fn(W, k)`` → the clusterability of ``modlib.spectral_cocluster(W, k)`` minus
+    the chance level of that same partition (notebook 02)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def cases() -> Iterator[tuple[tuple[Any, ...], Tensor]]:
+        for _ in range(_N_CASES // 2):  # each case runs spectral co-clustering: keep it quick
+            n_out, n_in = (int(x) for x in torch.randint(8, 40, (2,), generator=g))
+            k = int(torch.randint(2, 6, (1,), generator=g))
+            W = torch.randn(n_out, n_in, generator=g)
+            part = spectral_cocluster(W, k)
+            yield (W, k), clusterability(W, part) - chance_level(part)
+
+    return _check("spectral_gap", fn, cases(), atol=1e-4)
