@@ -57,6 +57,7 @@ student: install
 bench: install
 	$(PY) benchmarks/bench_spectral.py
 	$(PY) benchmarks/bench_loss.py
+	$(PY) benchmarks/bench_llm.py
 
 serve: book
 	$(PY) -m http.server -d _build/html 8000
