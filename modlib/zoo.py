@@ -66,10 +66,16 @@ def _image_model(name: str, prof: Profile, progress: bool) -> tuple[nn.Module, d
         model = MnistCNN(width=prof.width) if name == "mnist-cnn" else PaperMLP()
         epochs = prof.mnist_epochs
     train, test = mdata.loaders(d, prof.batch_size)
+    model.to(_train_device())
     fit(model, train, config=TrainConfig(epochs=epochs, lr=2e-3), disable=not progress)
     meta = {"source": d.source, "metrics": evaluate(model, test), "stand_in": "standin" in d.source,
             "init": {"width": prof.width} if name == "mnist-cnn" else {}}
     return model, meta
+
+
+def _train_device() -> torch.device:
+    """Where the baselines are trained: CUDA when present (returned on the CPU either way)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 _HUB = {"gpt2": ("gpt2", "GPT-2", tiny_gpt2),
@@ -93,7 +99,7 @@ def _language_model(name: str, prof: Profile, progress: bool) -> tuple[nn.Module
     tok = mdata.get_tokenizer()
     train = mdata.token_blocks(text.train, tok, prof.llm_seq_len)
     val = mdata.token_blocks(text.validation, tok, prof.llm_seq_len)
-    model = tiny(tok.vocab_size, n_positions=prof.llm_seq_len)
+    model = tiny(tok.vocab_size, n_positions=prof.llm_seq_len).to(_train_device())
     loader = torch.utils.data.DataLoader(train, batch_size=prof.llm_batch, shuffle=True,
                                          generator=torch.Generator().manual_seed(0))
     cfg = TrainConfig(task="lm", lr=1e-3, epochs=10_000, max_steps=4 * prof.llm_steps)
@@ -154,6 +160,7 @@ def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bo
             model, meta = _language_model(name, prof, progress)
         else:
             model, meta = _image_model(name, prof, progress)
+        model.cpu()
         if not meta.get("hub"):  # the hub keeps its own cache
             _save_atomic({"state_dict": model.state_dict(), "meta": meta}, path)
     model.eval()
