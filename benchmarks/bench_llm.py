@@ -18,6 +18,7 @@ import statistics
 import time
 
 import torch
+from _timing import interleave
 from torch import nn
 
 import modlib
@@ -68,16 +69,7 @@ def main() -> None:
     tokens = torch.randint(vocab, (prof.llm_batch, prof.llm_seq_len + 1), generator=g).to(device)
     plain = make_step(plain_model, None, tokens, device)
     modular = make_step(modular_model, loss_fn, tokens, device)
-    for _ in range(WARMUP):
-        plain(), modular()
-    t_plain, t_mod = [], []
-    for i in range(args.pairs):  # alternate which goes first
-        if i % 2 == 0:
-            a, b = plain(), modular()
-        else:
-            b, a = modular(), plain()
-        t_plain.append(a)
-        t_mod.append(b)
+    t_plain, t_mod = interleave(plain, modular, args.pairs, WARMUP)
     per_step = prof.llm_batch * prof.llm_seq_len
     name = torch.cuda.get_device_name() if device.type == "cuda" else \
         f"CPU, {torch.get_num_threads()} threads"

@@ -14,6 +14,7 @@ import statistics
 import time
 
 import torch
+from _timing import interleave
 from torch import nn
 
 import modlib
@@ -45,17 +46,8 @@ def main() -> None:
     plain_model, modular_model = MnistCNN(), MnistCNN()
     loss_fn = modlib.ClusterabilityLoss(modular_model, k=4)
     plain, modular = make_step(plain_model, None), make_step(modular_model, loss_fn)
-    for _ in range(WARMUP):
-        plain(), modular()
-    ratios, t_plain, t_mod = [], [], []
-    for i in range(PAIRS):  # alternate which goes first, so neither always runs on a warm cache
-        if i % 2 == 0:
-            a, b = plain(), modular()
-        else:
-            b, a = modular(), plain()
-        t_plain.append(a)
-        t_mod.append(b)
-        ratios.append(b / a)
+    t_plain, t_mod = interleave(plain, modular, PAIRS, WARMUP)
+    ratios = [b / a for a, b in zip(t_plain, t_mod, strict=True)]
     ratio = statistics.median(ratios)
     print(f"MNIST CNN, batch {BATCH}, {torch.get_num_threads()} threads, layers "
           f"{loss_fn.layer_names}, {PAIRS} interleaved pairs")

@@ -78,6 +78,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _launch_two(tmp_path: Path, target: list[str], timeout: int) -> str:
+    """Run ``accelerate launch`` with two CPU processes on ``target`` (a script, or ``-m``
+    and a module with its arguments); the combined output, after checking the exit status.
+
+    Not "--cpu": with it, accelerate 1.15 takes its simple launcher and starts ONE process
+    (several CPU processes need an mpirun hostfile). "--multi_gpu" starts them with torchrun;
+    ``Accelerator(cpu=True)`` (which ``modlib.train.fit`` uses when there is no GPU) then runs
+    DDP on the CPU over gloo.
+    """
+    cli = _accelerate_cli()
+    if cli is None:
+        pytest.skip("the accelerate command-line tool is not on the PATH")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_CONFIG_FILE": str(tmp_path / "none"),
+           "HF_HOME": str(tmp_path / "hf"), "MODLIB_CACHE": str(tmp_path / "cache")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    cmd = [cli, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--main_process_port", str(_free_port()), "--mixed_precision", "no",
+           "--dynamo_backend", "no", *target]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=tmp_path)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"accelerate launch did not finish in {timeout} s: {err.stdout} {err.stderr}")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    return out
+
+
 @pytest.mark.slow
 def test_two_cpu_processes_train_with_the_clusterability_loss(tmp_path):
     """Two ranks train with ``task + lam * loss()`` and end with the same parameters.
@@ -95,28 +124,9 @@ def test_two_cpu_processes_train_with_the_clusterability_loss(tmp_path):
     single process; two CPU processes on one machine need ``--multi_gpu`` (torchrun) with
     ``Accelerator(cpu=True)`` in the script, which is what this test launches.
     """
-    cli = _accelerate_cli()
-    if cli is None:
-        pytest.skip("the accelerate command-line tool is not on the PATH")
     script = tmp_path / "train_ddp.py"
     script.write_text(_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_CONFIG_FILE": str(tmp_path / "none"),
-           "HF_HOME": str(tmp_path / "hf")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
-    # Not "--cpu": with it, accelerate 1.15 takes its simple launcher and starts ONE process
-    # (several CPU processes need an mpirun hostfile). "--multi_gpu" starts them with torchrun;
-    # Accelerator(cpu=True) in the script then runs DDP on the CPU over gloo.
-    cmd = [cli, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--main_process_port", str(_free_port()), "--mixed_precision", "no",
-           "--dynamo_backend", "no", str(script)]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env,
-                              cwd=tmp_path)
-    except subprocess.TimeoutExpired as err:
-        pytest.fail(f"accelerate launch did not finish in 120 s: {err.stdout} {err.stderr}")
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out
+    out = _launch_two(tmp_path, [str(script)], timeout=120)
     assert sorted(re.findall(r"rank (\d) ddp=DistributedDataParallel same_layers=True", out)) \
         == ["0", "1"], out
     checksums = dict(re.findall(r"rank (\d) checksum ([0-9a-f]{64})", out))
@@ -131,25 +141,9 @@ def test_two_cpu_processes_train_with_the_clusterability_loss(tmp_path):
 def test_accelerate_launch_runs_the_command_line_unchanged(tmp_path):
     """``accelerate launch -m modlib reproduce llm`` trains in two processes (DDP over gloo on
     this CPU), and only rank 0 writes results.json and prints the summary."""
-    cli = _accelerate_cli()
-    if cli is None:
-        pytest.skip("the accelerate command-line tool is not on the PATH")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_CONFIG_FILE": str(tmp_path / "none"),
-           "HF_HOME": str(tmp_path / "hf"), "MODLIB_CACHE": str(tmp_path / "cache")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
     out_dir = tmp_path / "out"
-    cmd = [cli, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--main_process_port", str(_free_port()), "--mixed_precision", "no",
-           "--dynamo_backend", "no", "-m", "modlib", "reproduce", "llm", "--profile", "ci",
-           "--quiet", "--out", str(out_dir)]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env,
-                              cwd=tmp_path)
-    except subprocess.TimeoutExpired as err:
-        pytest.fail(f"accelerate launch did not finish in 240 s: {err.stdout} {err.stderr}")
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out
+    out = _launch_two(tmp_path, ["-m", "modlib", "reproduce", "llm", "--profile", "ci", "--quiet",
+                                 "--out", str(out_dir)], timeout=240)
     assert out.count("wrote ") == 1, out  # the summary comes from rank 0 only
     results = json.loads((out_dir / "results.json").read_text())
     assert results["processes"] == 2
