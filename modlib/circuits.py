@@ -1,22 +1,31 @@
-"""Circuits of a trained model: the paper's effective circuit size, by greedy pruning.
+"""Circuits of a trained model: the paper's effective circuit size, and circuits class by class.
 
 :func:`prune_circuit` zeroes the weights of a label's data that the model does not need (from the
 last layer to the first, smallest |W| first, keeping a weight zeroed unless the loss on that
 label's examples rises); :func:`effective_circuit_size` is the share of weights left (Golechha et
-al. 2025 report 0.005 clustered vs 0.009 unclustered for CIFAR "ship"). Introduced in notebook 04.
+al. 2025 report 0.005 clustered vs 0.009 unclustered for CIFAR "ship"). :func:`class_circuits`
+finds each class's circuit on the examples the model gets right, by that pruning or by
+attribution patching (:mod:`modlib.patching`), as edge masks that both measures share;
+:func:`jaccard_matrix` compares them. Introduced in notebook 04.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 from .graph import weight_layers
+from .interp import _frozen_prefix
+from .patching import _check_masks, circuit, jaccard
 
-__all__ = ["effective_circuit_size", "prune_circuit"]
+__all__ = ["Method", "class_circuits", "class_examples", "effective_circuit_size",
+           "jaccard_matrix", "prune_circuit"]
+
+Method = Literal["patching", "pruning"]  # attribution patching, or the paper's greedy pruning
 
 
 def _circuit_layers(model: nn.Module, X: Tensor, y: Tensor, layers: Sequence[str] | None,
@@ -92,6 +101,9 @@ def prune_circuit(model: nn.Module, X: Tensor, y: Tensor, *, layers: Sequence[st
     to ``chunk``. Every weight is still tried, at about one forward pass per accepted group and
     one or two per kept weight; sizes differ a little from ``chunk=1`` because a group is judged
     as a whole. Without ``bisect`` a failed group is kept whole: fastest, but a larger circuit.
+    While a layer is pruned, the modules that run before it replay their outputs on ``X``
+    instead of running again, so a forward pass costs only the layers from it on (a CNN's
+    convolutions run once per layer, not once per trial).
 
     Args:
         model: a classifier (left unchanged); each chosen layer must run once per forward.
@@ -126,7 +138,8 @@ def prune_circuit(model: nn.Module, X: Tensor, y: Tensor, *, layers: Sequence[st
     limit = loss() + float(tol)
     for name in reversed(names):
         x = _layer_input(model, modules[name], name, X)
-        _prune_layer(modules[name], x, lambda: loss() <= limit, chunk, bisect)
+        with _frozen_prefix(model, [modules[name]], X):  # earlier layers: replayed, not rerun
+            _prune_layer(modules[name], x, lambda: loss() <= limit, chunk, bisect)
     return model
 
 
@@ -156,3 +169,150 @@ def effective_circuit_size(model: nn.Module, X: Tensor, y: Tensor, *,
     modules = dict(pruned.named_modules())
     weights = [modules[n].weight for n in _circuit_layers(pruned, X, y, layers, tol, chunk)]
     return sum(int((w != 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+
+
+@torch.no_grad()
+def class_examples(model: nn.Module, X: Tensor, y: Tensor, label: int, *, n_max: int = 100,
+                   batch_size: int = 1024) -> tuple[Tensor, Tensor]:
+    """Up to ``n_max`` examples of ``label`` that ``model`` classifies correctly, in data order.
+
+    A class's circuit is the part of the model that gives the right answer on it, so it is
+    measured on the examples the model gets right (the paper does so for CIFAR "ship").
+
+    Args:
+        model: a classifier, ``model(X)`` → logits (B, n_classes); left in its mode.
+        X: (N, ...) inputs; y: (N,) integer labels.
+        label: the class.
+        n_max: most examples to return.
+        batch_size: examples per forward pass while predicting.
+
+    Returns:
+        ``(X_c, y_c)``, (n, ...) and (n,) with n <= ``n_max`` (0 when the model gets none
+        right), on the model's device.
+
+    Raises:
+        ValueError: mismatched ``X``/``y``, or ``label``, ``n_max`` or ``batch_size`` not an
+            int (``n_max``, ``batch_size`` >= 1).
+
+    Example:
+        >>> model = nn.Linear(3, 2)
+        >>> X, y = torch.randn(20, 3), torch.arange(20) % 2
+        >>> X0, y0 = class_examples(model, X, y, 0, n_max=5)
+        >>> len(y0) <= 5 and bool((y0 == 0).all())
+        True
+
+    Introduced in notebook 04.
+    """
+    for name, value, low in (("label", label, 0), ("n_max", n_max, 1),
+                             ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"'{name}' must be an int >= {low}. Got {value!r}.")
+    if not isinstance(X, Tensor) or not isinstance(y, Tensor) or y.ndim != 1 \
+            or X.ndim == 0 or X.shape[0] != y.shape[0]:
+        raise ValueError(f"'X' and 'y' must be tensors with the same number of examples and "
+                         f"'y' 1-D. Got shapes {tuple(getattr(X, 'shape', ()))} and "
+                         f"{tuple(getattr(y, 'shape', ()))}.")
+    device, was_training = next(model.parameters()).device, model.training
+    model.eval()
+    try:
+        chosen = (y == label).nonzero().flatten()
+        right = [model(X[part].to(device)).argmax(-1).cpu() == label
+                 for part in chosen.split(batch_size)]
+    finally:
+        model.train(was_training)
+    if right:
+        chosen = chosen[torch.cat(right)]
+    chosen = chosen[:n_max]
+    return X[chosen].to(device), y[chosen].to(device)
+
+
+def class_circuits(model: nn.Module, X: Tensor, y: Tensor, *, method: Method = "patching",
+                   classes: Sequence[int] | None = None, n_max: int = 100,
+                   layers: Sequence[str] | None = None, keep: float = 0.9, chunk: int = 64
+                   ) -> dict[int, dict[str, Tensor]]:
+    """Each class's circuit, found on up to ``n_max`` examples the model gets right.
+
+    ``method="patching"``: :func:`modlib.patching.circuit` (the fewest top-attribution edges
+    that keep ``keep`` of the logit margin). ``"pruning"``: the weights that
+    :func:`prune_circuit` leaves (``chunk`` as there), so that
+    ``circuit_size(masks) == effective_circuit_size(...)`` on the same examples.
+
+    Args:
+        model: a classifier (left unchanged); X: (N, ...) inputs; y: (N,) integer labels.
+        method: ``"patching"`` or ``"pruning"``.
+        classes: the classes to look at; default every label in ``y``, in increasing order.
+            A class the model gets no example of right is left out.
+        n_max: most examples per class (see :func:`class_examples`).
+        layers: names of ``nn.Linear`` modules; default every Linear.
+        keep: share of the margin to keep (patching); chunk: largest group (pruning).
+
+    Returns:
+        ``{class: {layer name: mask}}``, bool (n_out, n_in) masks, True for the circuit's edges.
+
+    Raises:
+        ValueError: an unknown ``method``, or as :func:`class_examples`,
+            :func:`modlib.patching.circuit` and :func:`prune_circuit`.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        >>> X = torch.randn(32, 4)
+        >>> y = model(X).argmax(1)  # labels the model gets right
+        >>> masks = class_circuits(model, X, y, method="pruning")
+        >>> sorted(masks) == sorted(set(y.tolist())), list(masks[int(y[0])])
+        (True, ['0', '2'])
+
+    Introduced in notebook 04.
+    """
+    if method not in get_args(Method):
+        raise ValueError(f"'method' must be one of {get_args(Method)}. Got {method!r}.")
+    labels = sorted(set(y.tolist())) if classes is None else list(classes)
+    found = {}
+    for c in labels:
+        X_c, y_c = class_examples(model, X, y, c, n_max=n_max)
+        if not len(y_c):
+            continue  # nothing right: no circuit that gives the right answer
+        if method == "patching":
+            found[c] = {n: m.cpu() for n, m in circuit(model, X_c, y_c, keep=keep,
+                                                        layers=layers).items()}
+            continue
+        pruned = prune_circuit(model, X_c, y_c, layers=layers, chunk=chunk)
+        modules = dict(pruned.named_modules())
+        names = _circuit_layers(pruned, X_c, y_c, layers, 0.0, chunk)
+        found[c] = {n: (modules[n].weight != 0).cpu() for n in names}
+    return found
+
+
+def jaccard_matrix(circuits: Mapping[int, dict[str, Tensor]]) -> Tensor:
+    """Overlap of every pair of circuits: ``J[a, b]`` = :func:`modlib.patching.jaccard`.
+
+    Args:
+        circuits: ``{class: masks}``, as :func:`class_circuits` returns; all with the same
+            layers and shapes.
+
+    Returns:
+        (n, n) float tensor in [0, 1], rows and columns in the order of ``circuits``; 1 on the
+        diagonal.
+
+    Raises:
+        ValueError: an empty ``circuits``, or masks that do not match (as ``jaccard``).
+
+    Example:
+        >>> a = {"fc": torch.tensor([[True, True, False]])}
+        >>> jaccard_matrix({0: a, 1: {"fc": torch.tensor([[True, False, True]])}})
+        tensor([[1.0000, 0.3333],
+                [0.3333, 1.0000]])
+
+    Introduced in notebook 04.
+    """
+    if not isinstance(circuits, Mapping) or not circuits:
+        raise ValueError(f"'circuits' must be a non-empty dict {{class: masks}}. Got "
+                         f"{circuits!r}.")
+    masks = list(circuits.values())
+    for m in masks:
+        _check_masks(m, "circuits")
+    n = len(masks)
+    J = torch.ones(n, n)
+    for a in range(n):
+        for b in range(a + 1, n):
+            J[a, b] = J[b, a] = jaccard(masks[a], masks[b])
+    return J

@@ -121,8 +121,10 @@ def _modadd_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool) 
     model = ModAddTransformer(prof.modadd_p)
     train = DataLoader(d.train, batch_size=len(d.train))  # full batch, as in the paper
     test = DataLoader(d.test, batch_size=len(d.test))
-    # Nanda et al.'s grokking recipe (AdamW, weight decay 1, β2 = 0.98) at 3× their lr: groks sooner
-    cfg = TrainConfig(epochs=prof.modadd_epochs, lr=3e-3, weight_decay=1.0, betas=(0.9, 0.98),
+    # Nanda et al.'s grokking recipe (AdamW, β2 = 0.98), lr and weight decay from the profile:
+    # the small profiles decay harder, so that they grok in hundreds of epochs, not thousands
+    cfg = TrainConfig(epochs=prof.modadd_epochs, lr=prof.modadd_lr,
+                      weight_decay=prof.modadd_weight_decay, betas=(0.9, 0.98),
                       lam=lam, lam_warmup_steps=prof.modadd_epochs // 10, seed=seed,
                       log_every=max(1, prof.modadd_epochs // 200))
     layers = ["attn.q", "attn.k", "attn.v", "attn.o", "mlp.fc_in", "mlp.fc_out"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import torch
@@ -80,6 +80,73 @@ def record(model: nn.Module, names: Sequence[str], *, detach: bool = True
 
     with _hooks(modules, make_hook):
         yield acts
+
+
+@contextmanager
+def _frozen_prefix(model: nn.Module, first: Sequence[nn.Module], X: Tensor) -> Iterator[None]:
+    """Inside the block, leaf modules replay what they computed on ``X`` before any of
+    ``first`` ran, instead of computing it again.
+
+    Nothing that runs before a module in a forward pass can depend on that module's weights or
+    on anything after it; so while only ``first`` and later modules change, the earlier outputs
+    are fixed. Pruning and circuit searches call the model hundreds of times; replaying the
+    early layers (e.g. a CNN's convolutions) makes each call cost only the layers from ``first``
+    on. A module that also runs later (a shared ReLU) replays its early calls and computes the
+    later ones. The model must be called on ``X`` only, in eval mode, with a forward that takes
+    the same path every time; a replayed output changed in place downstream is restored from a
+    stored copy before it is replayed again.
+    """
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    calls: list[tuple[nn.Module, object]] = []
+
+    def make_hook(name: str, module: nn.Module) -> Callable:
+        def hook(module: nn.Module, inputs: object, output: object) -> None:
+            calls.append((module, output.detach().clone() if isinstance(output, Tensor)
+                          else output))
+        return hook
+
+    with _hooks({str(i): m for i, m in enumerate(leaves)}, make_hook), torch.no_grad():
+        model(X)
+    ids = {id(m) for m in first}
+    cut = next((i for i, (m, _) in enumerate(calls) if id(m) in ids), len(calls))
+    early: dict[int, tuple[nn.Module, list]] = {}
+    for m, out in calls[:cut]:
+        early.setdefault(id(m), (m, []))[1].append(out)
+    early = {i: v for i, v in early.items() if all(isinstance(o, Tensor) for o in v[1])}
+    counts = dict.fromkeys(early, 0)  # calls of each module in the current forward pass
+    saved = {i: m.__dict__.get("forward") for i, (m, _) in early.items()}
+
+    def make_forward(m: nn.Module, outs: list[Tensor]) -> Callable:
+        compute, key = m.forward, id(m)
+        replayed = [o.clone() for o in outs]  # handed out; `outs` stays pristine
+        versions = [o._version for o in replayed]
+
+        def forward(*args: object, **kwargs: object) -> object:
+            i = counts[key]
+            counts[key] += 1
+            if i >= len(outs):
+                return compute(*args, **kwargs)  # a call after the cut: compute it
+            if replayed[i]._version != versions[i]:  # modified in place since: restore
+                replayed[i] = outs[i].clone()
+                versions[i] = replayed[i]._version
+            return replayed[i]
+        return forward
+
+    def reset(module: nn.Module, args: object) -> None:
+        for key in counts:
+            counts[key] = 0
+
+    handle = model.register_forward_pre_hook(reset)
+    try:
+        for m, outs in early.values():
+            m.forward = make_forward(m, outs)
+        yield
+    finally:
+        handle.remove()
+        for key, (m, _) in early.items():
+            m.__dict__.pop("forward", None)
+            if saved[key] is not None:
+                m.forward = saved[key]
 
 
 def _check_mode(mode: object) -> Mode:
@@ -230,6 +297,7 @@ class AblationResult:
     specialization: float  # specialization(drop), in [0, 1]
     control: float  # the same for a seeded random partition with the same cluster sizes
     control_drop: Tensor  # (k, n_classes): the drops under that random partition
+    controls: list[float] = field(default_factory=list)  # one score per control partition
 
 
 def _drops(model: nn.Module, partitions: dict[str, Partition], loader: Iterable, k: int,
@@ -251,20 +319,24 @@ def _shuffled(partitions: dict[str, Partition], seed: int) -> dict[str, Partitio
 
 def ablate_clusters(model: nn.Module, partitions: dict[str, Partition], loader: Iterable, *,
                     n_classes: int = 10, mode: Mode = "off", seed: int = 0,
-                    min_drop: float = 0.05) -> AblationResult:
+                    min_drop: float = 0.05, n_controls: int = 1) -> AblationResult:
     """Ablate each cluster in turn and measure every class's accuracy drop (ON/OFF ablation).
 
     ``partitions`` and ``mode`` are as in :func:`ablate` (one k for all layers); ``loader`` is
-    re-iterable ``(X, y)`` batches, read 2k + 1 times; ``seed`` seeds the control's random
-    partition; ``min_drop`` is as in :func:`specialization`.
+    re-iterable ``(X, y)`` batches, read (1 + ``n_controls``) k + 1 times; the control
+    partitions are seeded ``seed``, ``seed + 1``, …; ``min_drop`` is as in
+    :func:`specialization`.
 
     Returns:
         :class:`AblationResult`: ``drop`` (k, n_classes), ``base`` (n_classes,),
         ``specialization``, and ``control``, the score when each layer's neurons are shuffled among
-        clusters of the same sizes. Only a score well above its control shows specialization.
+        clusters of the same sizes (seed ``seed``); ``controls`` holds the scores of all
+        ``n_controls`` shuffles, whose spread shows how much the score moves by chance. Only a
+        score well above its controls shows specialization.
 
     Raises:
-        ValueError: as :func:`ablate`, :func:`class_accuracy` and :func:`specialization`.
+        ValueError: as :func:`ablate`, :func:`class_accuracy` and :func:`specialization`, or
+            ``n_controls`` not an int >= 1.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
@@ -276,9 +348,13 @@ def ablate_clusters(model: nn.Module, partitions: dict[str, Partition], loader: 
     Introduced in notebook 04.
     """
     mode, k = _check_mode(mode), _common_k(partitions)
+    if isinstance(n_controls, bool) or not isinstance(n_controls, int) or n_controls < 1:
+        raise ValueError(f"'n_controls' must be an int >= 1. Got {n_controls!r}.")
     base = class_accuracy(model, loader, n_classes)
     drop = _drops(model, partitions, loader, k, n_classes, base, mode)
-    control = _drops(model, _shuffled(partitions, seed), loader, k, n_classes, base, mode)
-    return AblationResult(drop=drop, base=base, control_drop=control,
+    controls = [_drops(model, _shuffled(partitions, seed + i), loader, k, n_classes, base, mode)
+                for i in range(n_controls)]
+    scores = [specialization(c, min_drop=min_drop) for c in controls]
+    return AblationResult(drop=drop, base=base, control_drop=controls[0],
                           specialization=specialization(drop, min_drop=min_drop),
-                          control=specialization(control, min_drop=min_drop))
+                          control=scores[0], controls=scores)

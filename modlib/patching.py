@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .graph import weight_layers
+from .interp import _frozen_prefix
 from .partition import Partition
 
 __all__ = ["circuit", "circuit_size", "edge_attributions", "inside_share", "jaccard",
@@ -224,8 +225,10 @@ def circuit(model: nn.Module, X: Tensor, y: Tensor, *, keep: float = 0.9,
     examples of the correct logit minus the largest other one (0 when every weight is zeroed
     in a bias-free network), measured for real on the model with only the top ``n`` edges kept.
     ``n`` grows 1, 2, 4, … until the margin reaches ``keep`` × the full model's, then is
-    bisected: O(log E) forward passes. The returned circuit always passed that real check; if
-    the margin is not monotone in ``n`` it is the smallest passing ``n`` that bisection finds.
+    bisected: O(log E) forward passes, in which the modules that run before the first of
+    ``layers`` replay their outputs instead of running again. The returned circuit always
+    passed that real check; if the margin is not monotone in ``n`` it is the smallest passing
+    ``n`` that bisection finds.
 
     Args:
         model: a classifier (restored afterwards); X: (B, ...) inputs, e.g. one class's; y: (B,).
@@ -262,7 +265,7 @@ def circuit(model: nn.Module, X: Tensor, y: Tensor, *, keep: float = 0.9,
         parts = flat.split(sizes)
         return {name: p.view(a.shape) for (name, a), p in zip(attr.items(), parts, strict=True)}
 
-    with _eval(model):
+    with _eval(model), _frozen_prefix(model, list(modules.values()), X):
         target = keep * _margin(model(X), y)
         if target <= 0:
             raise ValueError(f"The full model's logit margin on (X, y) is {target / keep:.4g} "

@@ -1,7 +1,7 @@
 """Figures of the course, all matplotlib; the widgets in notebooks build on these.
 
 Every function draws on a given ``ax`` (or a new figure) and returns the figure, so notebooks
-can compose them and the command line can save them. Introduced in notebooks 01 and 03.
+can compose them and the command line can save them. Introduced in notebooks 01, 03 and 04.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from .partition import Partition
 from .train import History
 
 __all__ = ["plot_weights", "plot_weight_grid", "plot_history", "plot_bipartite",
-           "plot_tradeoff", "plot_null", "plot_ablation", "glue"]
+           "plot_tradeoff", "plot_null", "plot_ablation", "plot_class_bars", "plot_overlaps",
+           "glue"]
 
 
 def _new_ax(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> tuple[Figure, Axes]:
@@ -47,6 +48,7 @@ def plot_weights(W: Tensor, partition: Partition | None = None, *, ax: Axes | No
         The figure.
 
     Example:
+        >>> from modlib.partition import contiguous_partition
         >>> W = torch.randn(12, 8)
         >>> fig = plot_weights(W, contiguous_partition(12, 8, 2))
 
@@ -236,14 +238,15 @@ def plot_null(tests: Mapping[str, Any], *, ax: Axes | None = None) -> Figure:
     return fig
 
 
-def plot_ablation(drops: Mapping[str, Tensor], *, classes: Sequence[str] | None = None
-                  ) -> Figure:
+def plot_ablation(drops: Mapping[str, Tensor], *, classes: Sequence[str] | None = None,
+                  ylabel: str = "cluster removed") -> Figure:
     """Heatmaps of class-wise accuracy drops when each cluster is ablated, one per model.
 
     Args:
         drops: ``{model name: (k, n_classes) accuracy drops}`` from
             :func:`modlib.interp.ablate_clusters`.
         classes: class names for the x axis (default 0..n_classes-1).
+        ylabel: what a row is: ``"cluster removed"`` (OFF ablation) or ``"cluster kept"`` (ON).
 
     Returns:
         The figure.
@@ -261,8 +264,85 @@ def plot_ablation(drops: Mapping[str, Tensor], *, classes: Sequence[str] | None 
         ax.set_xticks(range(n_classes), classes or [str(c) for c in range(n_classes)],
                       fontsize=7)
         ax.set_yticks(range(d.shape[0]))
-        ax.set(xlabel="class", ylabel="cluster removed", title=f"{name}: accuracy drop")
+        ax.set(xlabel="class", ylabel=ylabel, title=f"{name}: accuracy drop")
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
+    return fig
+
+
+def plot_class_bars(values: Mapping[str, Sequence[float] | Tensor], *, ylabel: str,
+                    classes: Sequence[str] | None = None, ax: Axes | None = None,
+                    title: str | None = None) -> Figure:
+    """One group of bars per class, one bar per model: e.g. each class's circuit size.
+
+    Args:
+        values: ``{model name: one value per class}``, all of the same length.
+        ylabel: what the values are.
+        classes: class names for the x axis (default 0..n_classes-1).
+        ax: axes to draw on (default: a new figure).
+        title: the title (default ``ylabel``).
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: empty ``values``, or models with different numbers of classes.
+
+    Example:
+        >>> fig = plot_class_bars({"a": [0.1, 0.2], "b": [0.3, 0.1]}, ylabel="circuit size")
+
+    Introduced in notebook 04.
+    """
+    lengths = {name: len(v) for name, v in values.items()}
+    if not lengths or len(set(lengths.values())) != 1 or not min(lengths.values()):
+        raise ValueError(f"'values' must hold at least one model, each with one value per "
+                         f"class, all the same length. Got lengths {lengths}.")
+    n = next(iter(lengths.values()))
+    fig, ax = _new_ax(ax, (max(5.0, 0.55 * n + 1.5), 3.2))
+    width = 0.8 / len(values)
+    for i, (name, v) in enumerate(values.items()):
+        heights = [float(x) for x in v]
+        ax.bar([c + (i - (len(values) - 1) / 2) * width for c in range(n)], heights,
+               width=width, label=name)
+    ax.set_xticks(range(n), classes or [str(c) for c in range(n)], fontsize=8)
+    ax.set(xlabel="class", ylabel=ylabel, title=title or ylabel)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_overlaps(overlaps: Mapping[str, Tensor], *, classes: Sequence[str] | None = None
+                  ) -> Figure:
+    """Heatmaps of the Jaccard overlap between classes' circuits, one panel per model.
+
+    Args:
+        overlaps: ``{model name: (n, n) overlaps in [0, 1]}``, e.g. from
+            :func:`modlib.circuits.jaccard_matrix`.
+        classes: class names for both axes (default 0..n-1).
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: empty ``overlaps``, or a matrix that is not square.
+
+    Example:
+        >>> fig = plot_overlaps({"model": torch.eye(3)})
+
+    Introduced in notebook 04.
+    """
+    if not overlaps:
+        raise ValueError("'overlaps' is empty: nothing to plot.")
+    shapes = {name: tuple(J.shape) for name, J in overlaps.items()}
+    if any(len(s) != 2 or s[0] != s[1] for s in shapes.values()):
+        raise ValueError(f"'overlaps' must hold square (n, n) matrices. Got shapes {shapes}.")
+    fig, axes = plt.subplots(1, len(overlaps), figsize=(3.6 * len(overlaps), 3.2),
+                             layout="constrained", squeeze=False)
+    for ax, (name, J) in zip(axes[0], overlaps.items(), strict=True):
+        im = ax.imshow(J.detach().float().cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
+        labels = classes or [str(c) for c in range(J.shape[0])]
+        ax.set_xticks(range(J.shape[0]), labels, fontsize=7)
+        ax.set_yticks(range(J.shape[0]), labels, fontsize=7)
+        ax.set(xlabel="class", ylabel="class", title=f"{name}: circuit overlap")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="Jaccard")
     return fig
 
 

@@ -28,3 +28,25 @@ def planted(n_out: int, n_in: int, k: int, *, seed: int = 0, signal: float = 5.0
 @pytest.fixture
 def planted_matrix():
     return planted
+
+
+def _not_done(*args):
+    raise NotImplementedError
+
+
+@pytest.fixture
+def checker_contract(capsys):
+    """What every exercise checker promises: the reference passes, the wrong answer fails in one
+    line that speaks of "your function", and an unfinished stub is reported as such."""
+
+    def check(checker, good, bad):
+        assert checker(good) is True
+        assert capsys.readouterr().out.startswith("✓")
+        assert checker(bad) is False
+        out = capsys.readouterr().out
+        assert out.startswith("✗") and "your function" in out
+        assert len(out.strip().splitlines()) == 1
+        assert checker(_not_done) is False
+        assert "not implemented yet" in capsys.readouterr().out
+
+    return check

@@ -111,6 +111,9 @@ def test_other_experiments_run_in_the_ci_profile(name, metric, tmp_path, monkeyp
     if name == "cifar":
         assert r["paper"]["modular"]["accuracy"] == 0.660  # the authors' number, beside ours
         assert "standin" in r["data"] or r["data"] == "cifar10"
+    if name == "modadd":  # the ci profile is small, but both models grok
+        assert min(r["baseline"]["accuracy"], r["modular"]["accuracy"]) >= 0.9
+        assert r["modular"]["clusterability"] >= 0.9
     if name == "llm":
         assert "loss" in r["modular"] and "eval_loss" not in r["modular"]
         assert "standin" in r["data"] or r["data"].startswith("gpt2")

@@ -8,18 +8,25 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from modlib import TrainConfig, contiguous_partition, evaluate, fit
+from modlib import History, TrainConfig, contiguous_partition, evaluate, fit
 from modlib.data import modular_addition
 from modlib.fourier import (
+    activation_table,
     all_pairs,
     basis_labels,
     cluster_frequencies,
+    cluster_spectra,
     embedding_frequencies,
     fourier_basis,
+    frequency_norms,
     key_frequencies,
+    logit_frequencies,
     neuron_frequencies,
+    plot_frequencies,
+    plot_grokking,
     table_frequencies,
 )
+from modlib.interp import ablate
 from modlib.models import ModAddTransformer
 from modlib.partition import Partition
 
@@ -130,6 +137,89 @@ def test_duplicates_and_shuffled_pairs_give_the_same_shares(grokked):
     torch.testing.assert_close(neuron_frequencies(model, shuffled), neuron_frequencies(model, X))
 
 
+def test_frequency_norms_of_planted_waves():
+    x = torch.arange(P, dtype=torch.float32)
+    W = torch.stack([3 * _wave(P, 2, x, 0.4), _wave(P, 6, x, 1.0), torch.full((P,), 2.0)], 1)
+    norms = frequency_norms(W)
+    assert norms.shape == ((P - 1) // 2 + 1,)
+    torch.testing.assert_close(norms.pow(2).sum(), W.pow(2).sum())  # Parseval
+    expected = torch.zeros_like(norms)
+    expected[0], expected[2], expected[6] = 2 * P**0.5, 3 * (P / 2) ** 0.5, (P / 2) ** 0.5
+    torch.testing.assert_close(norms, expected, atol=1e-4, rtol=1e-4)
+    model = ModAddTransformer(P, d_model=8, d_mlp=8)
+    torch.testing.assert_close(embedding_frequencies(model),
+                               frequency_norms(model.embed.weight.detach()[:P]))
+
+
+def test_activation_table_is_the_mlp_output_at_equals(grokked):
+    model, _ = grokked
+    table = activation_table(model)
+    assert table.shape == (P, P, 32) and (table >= 0).all()  # ReLU outputs
+    acts = {}
+    hook = model.mlp.act.register_forward_hook(lambda m, i, o: acts.setdefault("out", o))
+    try:
+        with torch.no_grad():
+            model(torch.tensor([[3, 5, P]]))
+    finally:
+        hook.remove()
+    torch.testing.assert_close(table[3, 5], acts["out"][0, -1])
+
+
+def test_cluster_spectra_and_key_frequencies_per_cluster(grokked):
+    model, _ = grokked
+    part = contiguous_partition(32, 32, 4)
+    spectra = cluster_spectra(model, part)
+    assert spectra.shape == (4, (P - 1) // 2 + 1)
+    assert (spectra >= 0).all() and (spectra.sum(1) <= 1 + 1e-4).all()
+    shares = neuron_frequencies(model)  # a one-neuron cluster's spectrum is its neuron's shares
+    alive = int(torch.nonzero(shares.sum(1) > 0)[0])
+    one = Partition(torch.where(torch.arange(32) == alive, 0, 1), torch.zeros(32).long(), k=2)
+    torch.testing.assert_close(cluster_spectra(model, one)[0], shares[alive])
+    top1 = cluster_frequencies(model, part, top=1)
+    keys = cluster_frequencies(model, part, top=None, threshold=0.5)
+    everything = cluster_frequencies(model, part, top=None, threshold=1e-9)
+    for c in range(4):
+        assert keys[c][:1] == top1[c] == [int(spectra[c].argmax())]
+        assert all(spectra[c, f] >= 0.5 * spectra[c].max() for f in keys[c])
+        assert set(keys[c]) <= set(everything[c])
+    assert cluster_frequencies(model, part, top=None, threshold=1.0) == top1
+
+
+def test_logit_frequencies_find_the_key_frequencies_and_lose_them_under_ablation(grokked):
+    model, _ = grokked
+    energy = logit_frequencies(model)
+    assert energy.shape == ((P - 1) // 2 + 1,) and energy[0] == 0 and (energy >= 0).all()
+    strongest = int(energy.argmax())
+    assert strongest in key_frequencies(model)
+    X = all_pairs(P)
+    with torch.no_grad():
+        logits = model(X)  # (P * P, P)
+    assert float(energy.sum()) <= float(logits.var(0, unbiased=False).sum()) * (1 + 1e-4)
+    everyone = {"mlp.fc_in": Partition(torch.zeros(32, dtype=torch.long),
+                                       torch.zeros(32, dtype=torch.long), k=1)}
+    with ablate(model, everyone, 0):  # no MLP: the key frequency leaves the logits
+        assert logit_frequencies(model)[strongest] < 0.5 * energy[strongest]
+    torch.testing.assert_close(logit_frequencies(model), energy)  # the hook is gone
+
+
+def test_plots(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    h = History(epochs=[{"epoch": e, "train_loss": 1 / e, "eval_loss": 2.0, "accuracy": e / 10}
+                        for e in range(1, 11)])
+    fig = plot_grokking({"baseline": h, "modular": h})
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4 and len(fig.axes[1].lines) == 2
+    assert fig.axes[0].get_yscale() == "log"
+    fig = plot_frequencies(torch.rand(3, 9), ["a", "b", "c"], title="t")
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "t"
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]
+    fig = plot_frequencies(torch.rand(2, 24), ["a", "b"])  # 23 frequencies: every other one
+    assert [int(t) for t in fig.axes[0].get_xticks()] == list(range(1, 24, 2))
+    fig.savefig(tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+
+
 def test_cluster_frequencies_empty_cluster():
     model = ModAddTransformer(5, d_model=8, d_mlp=8)
     part = Partition(torch.zeros(8, dtype=torch.long), torch.zeros(8, dtype=torch.long), k=2)
@@ -177,9 +267,45 @@ _PART = contiguous_partition(8, 8, 2)
      r"'mlp.fc_in.weight' of shape \(8, 8\) does not fit a partition of 8 rows and 4 columns"),
     (lambda: cluster_frequencies(_MODEL, _PART, top=0), ValueError,
      r"'top' must be an int in \[1, 2\]\. Got 0"),
-    (lambda: cluster_frequencies(_MODEL, _PART, top=None), TypeError,
-     r"'top' must be an int\. Got NoneType"),
+    (lambda: cluster_frequencies(_MODEL, _PART, top=2.0), TypeError,
+     r"'top' must be an int\. Got float"),
+    (lambda: cluster_frequencies(_MODEL, _PART, top=None, threshold=1.5), ValueError,
+     r"'threshold' must be in \(0, 1\]\. Got 1.5"),
+    (lambda: cluster_spectra(_MODEL, None), TypeError,
+     r"'partition' must be a modlib Partition\. Got NoneType"),
+    (lambda: frequency_norms(torch.zeros(5, 2, dtype=torch.long)), TypeError,
+     r"'W' must be a floating-point tensor\. Got torch.int64"),
+    (lambda: frequency_norms(torch.zeros(6, 2)), ValueError,
+     r"'W' must have shape \(p, d\) with odd p >= 3\. Got \(6, 2\)"),
+    (lambda: frequency_norms(torch.zeros(5)), ValueError,
+     r"'W' must have shape \(p, d\) with odd p >= 3\. Got \(5,\)"),
+    (lambda: frequency_norms(torch.full((5, 1), float("inf"))), ValueError,
+     r"'W' must be finite"),
+    (lambda: activation_table(_MODEL, all_pairs(5)[:-1]), ValueError,
+     r"'X' must hold every pair"),
+    (lambda: logit_frequencies(torch.nn.Linear(2, 2)), TypeError,
+     r"'model' must be a modlib ModAddTransformer\. Got Linear"),
+    (lambda: logit_frequencies(_MODEL, all_pairs(5).float()), TypeError,
+     r"'X' must be an integer tensor of tokens"),
+    (lambda: plot_grokking({}), ValueError, r"'histories' is empty"),
+    (lambda: plot_grokking({"run": History(epochs=[{"accuracy": 0.5}])}), ValueError,
+     r"'histories' entry 'run' has no epoch with train_loss, eval_loss and accuracy"),
+    (lambda: plot_frequencies(torch.rand(3), ["a"]), ValueError,
+     r"'spectra' must be a tensor of shape \(n_rows, n_freq\) with n_freq >= 2\. Got"),
+    (lambda: plot_frequencies(torch.rand(2, 4), ["a"]), ValueError,
+     r"'labels' must name each of the 2 rows\. Got 1 labels"),
 ])
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_docstring_examples():
+    import doctest
+
+    import matplotlib
+
+    from modlib import fourier
+
+    matplotlib.use("Agg")
+    assert doctest.testmod(fourier).failed == 0

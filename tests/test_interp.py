@@ -139,6 +139,20 @@ def test_random_partition_control_is_lower(net, seed):
     assert result.specialization - result.control > 0.5
 
 
+def test_several_controls_are_seeded_in_turn(net):
+    model, parts = net
+    data = [toy_data()]
+    many = ablate_clusters(model, parts, data, n_classes=2, seed=3, n_controls=3)
+    assert len(many.controls) == 3 and many.controls[0] == many.control
+    for i, score in enumerate(many.controls):
+        one = ablate_clusters(model, parts, data, n_classes=2, seed=3 + i)
+        assert score == one.control
+    assert torch.equal(many.control_drop, ablate_clusters(model, parts, data, n_classes=2,
+                                                          seed=3).control_drop)
+    default = ablate_clusters(model, parts, data, n_classes=2)
+    assert default.controls == [default.control]
+
+
 def test_specialization_scale():
     assert specialization(torch.eye(4)) == pytest.approx(1.0)
     assert specialization(torch.full((4, 3), 0.2)) == pytest.approx(0.0, abs=1e-6)
@@ -232,6 +246,8 @@ def _bad_part() -> dict[str, Partition]:
     (lambda m, p: class_accuracy(m, [toy_data()], 0), r"'n_classes' must be an int >= 1"),
     (lambda m, p: class_accuracy(m, [toy_data()], 1), r"Labels must lie in \[0, 1\)"),
     (lambda m, p: ablate_clusters(m, p, [toy_data()], n_classes=2, mode="x"), r"'mode'"),
+    (lambda m, p: ablate_clusters(m, p, [toy_data()], n_classes=2, n_controls=0),
+     r"'n_controls' must be an int >= 1. Got 0"),
     (lambda m, p: specialization(torch.ones(3)), r"'drop' must be 2-D"),
     (lambda m, p: specialization(torch.ones(2, 2), min_drop=0), r"'min_drop' must be"),
     (lambda m, p: effective_circuit_size(m, torch.ones(3, 4), torch.zeros(2, dtype=torch.long)),
@@ -246,3 +262,11 @@ def test_errors(net, call, match):
     with pytest.raises(ValueError, match=match):
         call(model, parts)
     assert _n_hooks(model) == 0
+
+
+def test_doctests():
+    import doctest
+
+    from modlib import interp
+
+    assert doctest.testmod(interp).failed == 0

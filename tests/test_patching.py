@@ -227,3 +227,11 @@ def test_error_no_margin_to_keep():
         nn.init.zeros_(p)
     with pytest.raises(ValueError, match=r"margin .* <= 0: there is no task performance"):
         circuit(model, _X, _y)
+
+
+def test_doctests():
+    import doctest
+
+    import modlib.patching
+
+    assert doctest.testmod(modlib.patching).failed == 0

@@ -50,7 +50,8 @@ def test_automatic_choice_follows_cuda(cuda, expected, env, monkeypatch):
 def test_sizes_grow_from_ci_to_gpu():
     ci, cpu, gpu = PROFILES["ci"], PROFILES["cpu"], PROFILES["gpu"]
     for field in dataclasses.fields(Profile):
-        if field.name in ("name", "modadd_train_frac", "batch_size", "mnist_epochs"):
+        if field.name in ("name", "modadd_train_frac", "modadd_lr", "modadd_weight_decay",
+                          "batch_size", "mnist_epochs"):
             continue
         small, mid, big = (getattr(p, field.name) for p in (ci, cpu, gpu))
         big = float("inf") if big is None else big  # None: all of it
@@ -70,6 +71,13 @@ def test_values_are_sensible():
     # cpu uses all of the offline 5,000-image MNIST subset (4,000 train / 1,000 test)
     assert (PROFILES["cpu"].mnist_train, PROFILES["cpu"].mnist_test) == (4000, 1000)
     assert PROFILES["ci"].mnist_epochs <= 8 and PROFILES["ci"].mnist_train <= 1000
+    # modular addition: the small profiles grok in hundreds of epochs thanks to strong weight
+    # decay (tests/test_experiments.py checks that ci's models generalise); gpu keeps the
+    # gentler recipe at the paper's p
+    for name in ("ci", "cpu"):
+        prof = PROFILES[name]
+        assert prof.modadd_epochs <= 1000 and prof.modadd_weight_decay >= 3
+    assert PROFILES["gpu"].modadd_weight_decay == 1.0 and PROFILES["gpu"].modadd_epochs >= 10_000
 
 
 def test_profile_is_frozen():
@@ -111,6 +119,10 @@ def test_bad_env_var(monkeypatch):
         ({"batch_size": 2.5}, r"'batch_size' must be a positive int\. Got 2\.5\."),
         ({"llm_steps": True}, r"'llm_steps' must be a positive int\. Got True\."),
         ({"modadd_train_frac": 1.0}, r"'modadd_train_frac' must be in \(0, 1\)\. Got 1\.0\."),
+        ({"modadd_lr": 0.0}, r"'modadd_lr' must be a positive number\. Got 0\.0\."),
+        ({"modadd_weight_decay": "1"}, r"'modadd_weight_decay' must be a positive number\. "
+                                       r"Got '1'\."),
+        ({"modadd_lr": True}, r"'modadd_lr' must be a positive number\. Got True\."),
     ],
 )
 def test_bad_profile_fields(change, match):

@@ -3,7 +3,15 @@ import pytest
 import torch
 
 import modlib
-from modlib.viz import plot_ablation, plot_history, plot_weight_grid, plot_weights
+from modlib import viz
+from modlib.viz import (
+    plot_ablation,
+    plot_class_bars,
+    plot_history,
+    plot_overlaps,
+    plot_weight_grid,
+    plot_weights,
+)
 
 matplotlib.use("Agg")
 
@@ -36,6 +44,10 @@ def test_empty_grid_is_refused():
 def test_plot_ablation_one_panel_per_model():
     fig = plot_ablation({"baseline": torch.rand(4, 10), "modular": torch.rand(4, 10)})
     assert len(fig.axes) == 3  # two heatmaps and the colour bar
+    assert fig.axes[0].get_ylabel() == "cluster removed"
+    fig = plot_ablation({"modular": torch.rand(4, 3)}, classes=list("abc"), ylabel="cluster kept")
+    assert fig.axes[0].get_ylabel() == "cluster kept"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="'drops' is empty"):
         plot_ablation({})
 
@@ -51,3 +63,35 @@ def test_widgets_build_on_the_figures():
     assert isinstance(planted_explorer(), ipywidgets.interactive)
     with pytest.raises(ValueError, match="'rows' is empty"):
         tradeoff_explorer([])
+
+
+def test_plot_class_bars_one_bar_per_model_and_class():
+    fig = plot_class_bars({"baseline": [0.1, 0.2, 0.3], "modular": torch.tensor([0.3, 0.2, 0.1])},
+                          ylabel="circuit size", classes=["a", "b", "c"])
+    ax = fig.axes[0]
+    assert len(ax.patches) == 6
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    heights = sorted(round(p.get_height(), 3) for p in ax.patches)
+    assert heights == [0.1, 0.1, 0.2, 0.2, 0.3, 0.3]
+
+
+@pytest.mark.parametrize("values", [{}, {"a": [1.0], "b": [1.0, 2.0]}, {"a": []}])
+def test_plot_class_bars_refuses_ragged_or_empty_values(values):
+    with pytest.raises(ValueError, match="'values' must hold at least one model"):
+        plot_class_bars(values, ylabel="x")
+
+
+def test_plot_overlaps_one_panel_per_model():
+    fig = plot_overlaps({"baseline": torch.eye(3), "modular": torch.ones(3, 3)})
+    assert len(fig.axes) == 3  # two heatmaps and the colour bar
+    assert fig.axes[0].images[0].get_clim() == (0, 1)
+    with pytest.raises(ValueError, match="'overlaps' is empty"):
+        plot_overlaps({})
+    with pytest.raises(ValueError, match=r"square \(n, n\) matrices. Got shapes \{'a': \(2, 3\)"):
+        plot_overlaps({"a": torch.zeros(2, 3)})
+
+
+def test_doctests():
+    import doctest
+
+    assert doctest.testmod(viz).failed == 0
