@@ -132,6 +132,13 @@ def test_ablating_a_module_kills_its_class_only(net):
     assert torch.equal(on.drop, 1 - torch.eye(2))  # keeping module c keeps class c only
 
 
+@pytest.mark.parametrize("layer", ["0", "2"])
+def test_ablating_one_layer_alone_is_enough_in_disjoint_modules(net, layer):
+    model, parts = net
+    result = ablate_clusters(model, {layer: parts[layer]}, [toy_data()], n_classes=2)
+    assert torch.equal(result.drop, torch.eye(2))  # per layer: the module is cut at that layer
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_random_partition_control_is_lower(net, seed):
     model, parts = net
