@@ -46,6 +46,18 @@ class Profile:
     llm_batch: int  # sequences per language-model batch
     text_chars: int | None  # characters of training text to use (None: all)
 
+    @property
+    def progress(self) -> bool:
+        """Whether the notebooks show progress bars: only in ``gpu`` runs, which take minutes to
+        hours. The ``ci`` and ``cpu`` runs stay quiet: their outputs are stored in the notebooks
+        and the book, where a finished bar would show nothing but the timing of one machine.
+
+        Example:
+            >>> profile("gpu").progress, profile("cpu").progress
+            (True, False)
+        """
+        return self.name == "gpu"
+
     def __post_init__(self) -> None:
         names = get_args(ProfileName)
         if self.name not in names:

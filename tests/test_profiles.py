@@ -80,6 +80,10 @@ def test_values_are_sensible():
     assert PROFILES["gpu"].modadd_weight_decay == 1.0 and PROFILES["gpu"].modadd_epochs >= 10_000
 
 
+def test_progress_bars_only_in_the_gpu_profile():
+    assert [profile(n).progress for n in ("ci", "cpu", "gpu")] == [False, False, True]
+
+
 def test_profile_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         PROFILES["ci"].mnist_epochs = 3  # type: ignore[misc]
