@@ -82,3 +82,17 @@ def test_two_to_four_exercises_each_with_a_solution_and_a_checker(path):
         assert first is not None, f"no solution cell after {heading!r}"
         assert any("modlib.exercises.check_" in s for s in sources[first + 1:]), \
             f"no checker after the solution of {heading!r}"
+
+
+def test_readme_opens_every_notebook_and_its_student_version_in_colab():
+    """The README's Colab links point at this repository's branch, at notebooks that exist."""
+    readme = (ROOT / "README.md").read_text()
+    url = CONFIG["repository"]["url"].removeprefix("https://github.com/")
+    prefix = f"https://colab.research.google.com/github/{url}/blob/{CONFIG['repository']['branch']}/"
+    linked = re.findall(r"\((https://colab\.research\.google\.com/[^)]+)\)", readme)
+    assert linked and all(link.startswith(prefix) for link in linked), linked
+    paths = {link.removeprefix(prefix) for link in linked}
+    assert all((ROOT / p).is_file() for p in paths), sorted(p for p in paths
+                                                           if not (ROOT / p).is_file())
+    for nb in NOTEBOOKS:
+        assert {f"notebooks/{nb.name}", f"notebooks/student/{nb.name}"} <= paths, nb.name
