@@ -181,9 +181,10 @@ def ablate(model: nn.Module, partitions: dict[str, Partition], cluster: int, *,
 
     ``partitions`` is ``{layer name: Partition}``, e.g. ``ClusterabilityLoss(...).partitions``:
     pass one layer's entry to ablate that layer alone, or every layer of aligned partitions to
-    remove a module end to end (the notebooks' default). Zeroed: columns of a Linear output ``(B, n_out)`` or ``(B, T, n_out)``, channels of a Conv2d
-    output ``(B, C, H, W)``; later layers' biases still act. ``mode="off"`` zeroes cluster
-    ``cluster``; ``"on"`` zeroes every other cluster (keeps only ``cluster``).
+    remove a module end to end (the notebooks' default). Zeroed: columns of a Linear output
+    ``(B, n_out)`` or ``(B, T, n_out)``, channels of a Conv2d output ``(B, C, H, W)``; later
+    layers' biases still act. ``mode="off"`` zeroes cluster ``cluster``; ``"on"`` zeroes every
+    other cluster (keeps only ``cluster``).
 
     Raises:
         ValueError: unknown layer names, a bad ``mode``, ``cluster`` outside ``[0, k)``, partitions

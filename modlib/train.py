@@ -281,7 +281,10 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         running, batches = 0.0, 0
         if accelerator is not None and hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)  # a new shuffle each epoch, the same on every process
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=disable)
+        # no bar per epoch for full-batch training (modular addition: thousands of epochs of
+        # one batch each), where the epochs bar already counts the steps
+        single = hasattr(loader, "__len__") and len(loader) <= 1
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=disable or single)
         for batch in bar:
             lam = config.lam * min(1.0, (step + 1) / max(1, config.lam_warmup_steps))
             with amp:

@@ -50,6 +50,16 @@ def test_fit_with_clusterability_loss_makes_layers_modular():
     assert hist.epochs[-1]["accuracy"] > 0.9
 
 
+@pytest.mark.parametrize("batch_size,per_epoch_bars", [(32, True), (256, False)])
+def test_progress_bars_per_epoch_only_when_an_epoch_has_several_batches(
+        batch_size, per_epoch_bars, capsys):
+    loader = DataLoader(_blobs(), batch_size=batch_size)  # 256 examples: 8 batches, or 1
+    fit(_model(), loader, config=TrainConfig(epochs=2))
+    err = capsys.readouterr().err
+    assert "epochs" in err
+    assert ("epoch 1" in err) is per_epoch_bars
+
+
 def test_same_seed_same_result():
     a, b = _model(), _model()
     fit(a, _loader(), config=TrainConfig(epochs=1), disable=True)
