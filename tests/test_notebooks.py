@@ -96,3 +96,10 @@ def test_readme_opens_every_notebook_and_its_student_version_in_colab():
                                                            if not (ROOT / p).is_file())
     for nb in NOTEBOOKS:
         assert {f"notebooks/{nb.name}", f"notebooks/student/{nb.name}"} <= paths, nb.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_object_addresses_in_outputs(path):
+    """A repr such as '<matplotlib.legend.Legend at 0x7f...>' is noise that changes every run."""
+    blob = json.dumps([c["outputs"] for c in _code_cells(path)])
+    assert not re.search(r" at 0x[0-9a-f]{6,}>", blob)
