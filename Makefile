@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 QUIET_PIP := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: install test lint unit nbval book book-strict notebooks student bench serve clean
+.PHONY: install test lint unit installed nbval book book-strict notebooks student bench serve clean
 
 install: $(STAMP)
 
@@ -16,18 +16,25 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip install -q $(TORCH_PINS) 2>&1 | $(QUIET_PIP)
+	@$(PY) -m pip uninstall -q -y modlib >/dev/null 2>&1 || true  # the distribution's old name
 	$(PY) -m pip install -q -e ".[dev,llm]" 2>&1 | { grep -vE '^WARNING: Location|BuildBackendWarning|^ *!!|\*{10}|^ *$$' || true; }
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@rm -f $(VENV)/.installed-* && touch $@ && echo "install: $(VENV) is ready"
 
 test: install
-	@$(MAKE) --no-print-directory lint unit nbval book-strict
+	@$(MAKE) --no-print-directory lint unit installed nbval book-strict
 
 lint: install
 	$(VENV)/bin/ruff check modlib tests benchmarks
 
 unit: install
-	MODLIB_PROFILE=ci $(VENV)/bin/pytest -q -p no:cacheprovider tests
+	MODLIB_PROFILE=ci $(VENV)/bin/pytest -q -p no:cacheprovider tests -m "not installed"
+
+# What users get: the built wheel and sdist in a fresh virtual environment (dependencies from
+# .venv, nothing downloaded), imported from outside the repository; and notebook 00 run as in
+# Colab, its set-up cell installing the course with pip from a local clone of this repository.
+installed: install
+	MODLIB_PROFILE=ci $(VENV)/bin/pytest -q -p no:cacheprovider tests -m installed
 
 # nbval on every notebook in notebooks/ (an empty folder is not an error).
 nbval: install

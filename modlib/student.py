@@ -9,6 +9,11 @@ Regenerate them after editing a master notebook::
 
     python -m modlib.student
 
+The same command first makes every place that names the course repository follow
+``repository.url`` and ``repository.branch`` in ``_config.yml``, the one place where it is set:
+the ``COURSE = ...`` line of each notebook's Colab set-up cell, the Colab links of the README and
+the install commands of the book (see :func:`sync_repository`).
+
 The output is deterministic (nbformat, sorted keys), so ``tests/test_student.py`` can check that
 the committed student notebooks are up to date.
 """
@@ -23,7 +28,10 @@ from pathlib import Path
 import nbformat
 import yaml
 
-__all__ = ["stub_source", "colab_url", "make_student_notebook", "make_student_notebooks"]
+__all__ = ["DISTRIBUTION", "colab_url", "install_source", "make_student_notebook",
+           "make_student_notebooks", "stub_source", "sync_repository"]
+
+DISTRIBUTION = "modular-training-course"  # the name pip knows; the import name is modlib
 
 _ROOT = Path(__file__).resolve().parent.parent
 _MASTER = re.compile(r"^\d\d_.*\.ipynb$")
@@ -73,9 +81,9 @@ def stub_source(source: str) -> str:
     return "\n\n\n".join(stubs) if stubs else "# your code here"
 
 
-def _repository() -> tuple[str, str, str]:
+def _repository(root: Path | None = None) -> tuple[str, str, str]:
     """(org, repo, branch) from ``repository`` in the book's ``_config.yml``."""
-    config = yaml.safe_load((_ROOT / "_config.yml").read_text())["repository"]
+    config = yaml.safe_load(((root or _ROOT) / "_config.yml").read_text())["repository"]
     match = re.match(r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?$", config["url"])
     if match is None:
         raise ValueError("repository.url in _config.yml must be a GitHub URL; "
@@ -93,6 +101,65 @@ def colab_url(name: str) -> str:
     org, repo, branch = _repository()
     return (f"https://colab.research.google.com/github/{org}/{repo}/blob/{branch}"
             f"/notebooks/student/{name}.ipynb")
+
+
+def install_source(root: str | Path | None = None) -> str:
+    """The pip source of the course library: ``git+<repository.url>@<repository.branch>``.
+
+    Args:
+        root: the repository root whose ``_config.yml`` is read (default: this checkout).
+
+    Example:
+        >>> install_source().startswith("git+https://github.com/")
+        True
+    """
+    org, repo, branch = _repository(Path(root) if root is not None else None)
+    return f"git+https://github.com/{org}/{repo}@{branch}"
+
+
+# What sync_repository rewrites: the set-up cell's COURSE line, Colab links, pip git sources.
+_COURSE_LINE = re.compile(r'^COURSE = "[^"]*"', re.M)
+_COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^/\s]+/[^/\s]+/blob/[^/\s]+/")
+_GIT_SOURCE = re.compile(r"git\+https://github\.com/[^/\s\"']+/[^@\s\"']+@[\w.\-/]+?(?=[\s\"'`]|$)",
+                         re.M)
+
+
+def sync_repository(root: str | Path | None = None) -> list[Path]:
+    """Make every mention of the course repository follow ``_config.yml``.
+
+    Rewrites the ``COURSE = "git+..."`` line of each master notebook's first code cell, the
+    Colab links in ``README.md`` and the ``git+https://github.com/...@branch`` install sources
+    in ``README.md`` and ``book/*.md``. Stored outputs are kept. Run it (through
+    ``python -m modlib.student``) after changing ``repository`` in ``_config.yml``.
+
+    Args:
+        root: the repository root (default: the checkout this module lives in).
+
+    Returns:
+        The files that changed.
+    """
+    root = Path(root) if root is not None else _ROOT
+    org, repo, branch = _repository(root)
+    source = install_source(root)
+    colab = f"https://colab.research.google.com/github/{org}/{repo}/blob/{branch}/"
+    changed = []
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        if not _MASTER.match(path.name):
+            continue
+        nb = nbformat.read(path, as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        new = _COURSE_LINE.sub(f'COURSE = "{source}"', first.source, count=1)
+        if new != first.source:
+            first.source = new
+            path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+            changed.append(path)
+    for path in [root / "README.md", *sorted((root / "book").glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        new = _GIT_SOURCE.sub(source, _COLAB_LINK.sub(colab, text))
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            changed.append(path)
+    return changed
 
 
 def make_student_notebook(src: Path, dst: Path) -> None:
@@ -158,5 +225,7 @@ def make_student_notebooks(src_dir: str | Path = "notebooks",
 
 
 if __name__ == "__main__":
+    for path in sync_repository():
+        print(f"repository: updated {path.relative_to(_ROOT)}")
     for path in make_student_notebooks():
         print(f"wrote {path.relative_to(_ROOT) if path.is_relative_to(_ROOT) else path}")

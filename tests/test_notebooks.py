@@ -48,11 +48,15 @@ def test_no_machine_paths_in_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_colab_cell_first_and_pointing_at_this_repository(path):
+    """The set-up cell installs the course's distribution from the repository of _config.yml
+    (tests/test_installed.py runs it as Colab does) and enables Colab's widget manager."""
     first = "".join(_code_cells(path)[0]["source"])
-    assert '"google.colab" in sys.modules' in first
     url = CONFIG["repository"]["url"].removeprefix("https://")
     branch = CONFIG["repository"]["branch"]
-    assert f"git+https://{url}@{branch}" in first
+    assert re.search(rf'^COURSE = "git\+https://{re.escape(url)}@{branch}"', first, re.M)
+    assert "from google.colab import output as colab_output" in first
+    assert 'f"modular-training-course[llm] @ {COURSE}"' in first
+    assert "colab_output.enable_custom_widget_manager()" in first
     assert "modlib.profile()" in first
 
 

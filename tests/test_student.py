@@ -117,3 +117,43 @@ _BODY = "\n    ...  # your code here\n    raise NotImplementedError"
 ])
 def test_stub_source(source, stub):
     assert stub_source(source) == stub
+
+
+def _copy_repository_mentions(dst: Path) -> None:
+    """The files sync_repository reads and writes, copied to ``dst``."""
+    import shutil
+
+    book = [f"book/{p.name}" for p in (ROOT / "book").glob("*.md")]
+    for name in ["_config.yml", "README.md", *book, *(f"notebooks/{p.name}" for p in MASTERS)]:
+        (dst / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, dst / name)
+
+
+def test_every_mention_of_the_repository_follows_config(tmp_path):
+    """Nothing to rewrite in this checkout: notebooks, README and book follow _config.yml."""
+    from modlib.student import sync_repository
+
+    _copy_repository_mentions(tmp_path)
+    assert sync_repository(tmp_path) == []
+
+
+def test_changing_the_repository_in_config_moves_every_mention(tmp_path):
+    """Publishing under another name: edit _config.yml, run `python -m modlib.student`."""
+    from modlib.student import install_source, sync_repository
+
+    _copy_repository_mentions(tmp_path)
+    config = tmp_path / "_config.yml"
+    old = install_source(tmp_path).removeprefix("git+https://github.com/").split("@")[0]
+    config.write_text(config.read_text().replace(old, "someone/their-course")
+                      .replace("branch: main", "branch: teach"))
+    changed = sync_repository(tmp_path)
+    assert tmp_path / "README.md" in changed
+    assert {tmp_path / "notebooks" / p.name for p in MASTERS} <= set(changed)
+    for path in [tmp_path / "README.md", *(tmp_path / "notebooks").glob("*.ipynb"),
+                 *(tmp_path / "book").glob("*.md")]:
+        assert old not in path.read_text(), path.name
+    first = next(c for c in nbformat.read(tmp_path / "notebooks" / MASTERS[0].name,
+                                          as_version=4).cells if c.cell_type == "code")
+    assert 'COURSE = "git+https://github.com/someone/their-course@teach"' in first.source
+    assert "colab.research.google.com/github/someone/their-course/blob/teach/notebooks/" \
+        in (tmp_path / "README.md").read_text()
