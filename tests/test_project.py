@@ -15,7 +15,7 @@ def _pyproject_requirements() -> set[str]:
     extras = project["optional-dependencies"]
     reqs = set(project["dependencies"])
     for extra in ("llm", "book", "dev"):
-        reqs |= {r for r in extras[extra] if not r.startswith("modlib")}
+        reqs |= {r for r in extras[extra] if not r.startswith(project["name"])}
     return reqs
 
 
