@@ -5,7 +5,7 @@ Weight graphs of layers, clusterability, spectral co-clustering and the clustera
 training loop, data, models and experiments of the course. Notebooks write ``import modlib``.
 """
 
-from . import data, exercises, experiments, toy, viz, widgets  # noqa: F401  (modlib.viz …)
+from . import data, exercises, experiments, toy, vision, viz, widgets  # noqa: F401  (modlib.viz …)
 from .experiments import ExperimentResult, reproduce, sweep
 from .graph import aligned_partitions, default_layers, layer_matrix, weight_layers
 from .loss import ClusterabilityLoss

@@ -10,20 +10,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import get_args
+
+from .profiles import ProfileName
 
 __all__ = ["main"]
 
 _EPILOG = """\
-results.json holds: experiment, profile, data (the data source actually used), k, lam, seed,
-seconds, and for "baseline" and "modular": accuracy (perplexity and loss for llm),
-clusterability (on the partition the training used), clusterability_spectral (on the partition
-spectral co-clustering finds) and per-layer values; "paper" holds the authors' numbers where
-the set-up matches. Figures: weights_baseline.png, weights_modular.png, curves.png.
+results.json holds: experiment, profile, model and data (the model and data actually used),
+tokenizer (llm: the model's own, name and vocab_size), k, lam, seed, seconds, and for
+"baseline" and "modular": accuracy (perplexity and loss for llm), clusterability (on the
+partition the training used), clusterability_spectral (on the partition spectral
+co-clustering finds) and per-layer values; "paper" holds the authors' numbers where the set-up
+matches. Figures: weights_baseline.png, weights_modular.png, curves.png.
 
 examples:
   python -m modlib reproduce mnist --profile ci --out results/mnist
   python -m modlib reproduce mnist --model paper --k 4 --lam 20
-  accelerate launch --multi_gpu --num_processes 4 -m modlib reproduce llm --profile gpu
+  accelerate launch --multi_gpu --num_processes 4 -m modlib reproduce llm --profile paper
 """
 
 
@@ -40,15 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reproduce", help="train a baseline and a modular model, measure both",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG)
     r.add_argument("experiment", choices=["mnist", "cifar", "modadd", "llm"])
-    r.add_argument("--profile", choices=["ci", "cpu", "gpu"], default=None,
-                   help="sizes: ci (seconds), cpu (minutes), gpu (the paper's scale); "
-                        "default: $MODLIB_PROFILE, else gpu with CUDA, else cpu")
+    r.add_argument("--profile", choices=list(get_args(ProfileName)), default=None,
+                   help="sizes: ci (seconds), cpu (minutes on a laptop), gpu (a free Colab "
+                        "T4: <= 20 minutes a notebook), paper (the paper's scale: an A100 or "
+                        "several GPUs); default: $MODLIB_PROFILE, else gpu with CUDA, else cpu")
     r.add_argument("--k", type=int, default=4, help="clusters per layer (default 4)")
     r.add_argument("--lam", type=float, default=20.0, help="λ of the modular run (default 20)")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    r.add_argument("--model", choices=["cnn", "paper", "gpt2", "pythia"], default=None,
+    r.add_argument("--model", choices=["cnn", "paper", "gpt2", "pythia", "pythia-14m"],
+                   default=None,
                    help="mnist: the course CNN (default) or the authors' MLP ('paper'); "
-                        "llm: GPT-2 (default) or Pythia-70m")
+                        "llm: GPT-2, Pythia-70m ('pythia') or Pythia-14m (default: the "
+                        "profile's, GPT-2 but Pythia-14m in the cpu profile)")
     r.add_argument("--out", default=None, help="folder for results.json and figures "
                                                "(default results/EXPERIMENT)")
     r.add_argument("--device", default=None, help="where to train, e.g. cpu or cuda (default: "
@@ -65,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--k must be >= 1, got {args.k}")
     if args.lam < 0:
         parser.error(f"--lam must be >= 0, got {args.lam}")
-    allowed = {"mnist": ("cnn", "paper"), "llm": ("gpt2", "pythia")}.get(args.experiment, ())
+    allowed = {"mnist": ("cnn", "paper"),
+               "llm": ("gpt2", "pythia", "pythia-14m")}.get(args.experiment, ())
     if args.model is not None and args.model not in allowed:
         parser.error(f"--model {args.model} does not apply to {args.experiment}")
     from .experiments import reproduce
@@ -84,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     skip = ("layers", "ablation_drop")  # long: in results.json only
     summary = {run: {key: r[run][key] for key in r[run] if key not in skip}
                for run in ("baseline", "modular")}
-    print(json.dumps({"experiment": r["experiment"], "data": r["data"], **summary}, indent=1))
+    print(json.dumps({"experiment": r["experiment"], "model": r["model"], "data": r["data"],
+                      **summary}, indent=1))
     print(f"wrote {out}/results.json and figures")
     return 0
 

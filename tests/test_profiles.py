@@ -1,16 +1,28 @@
-"""Tests for modlib.profiles: the three profiles, how one is chosen, and the error messages."""
+"""Tests for modlib.profiles: the four profiles, how one is chosen, the error messages, and the
+estimate that the gpu profile fits a free Colab T4 (benchmarks/bench_gpu.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import doctest
+import importlib.util
+import json
+import sys
+from pathlib import Path
 from typing import get_args
 
 import pytest
 import torch
 
 from modlib import profiles
+from modlib.__main__ import _parser
 from modlib.profiles import PROFILES, Profile, ProfileName, profile
+
+NAMES = ("ci", "cpu", "gpu", "paper")
+# fields that are not sizes, or need not grow from ci to paper (ci prunes in coarse groups)
+_NOT_GROWING = ("name", "modadd_train_frac", "modadd_lr", "modadd_weight_decay", "batch_size",
+                "mnist_epochs", "prune_chunk", "resnet18", "mnist_lams", "mnist_ks", "llm_lams",
+                "llm_model")
 
 
 def _is_prime(n: int) -> bool:
@@ -47,27 +59,38 @@ def test_automatic_choice_follows_cuda(cuda, expected, env, monkeypatch):
     assert profile().name == expected
 
 
-def test_sizes_grow_from_ci_to_gpu():
-    ci, cpu, gpu = PROFILES["ci"], PROFILES["cpu"], PROFILES["gpu"]
+def test_the_profiles_and_their_order():
+    assert get_args(ProfileName) == NAMES
+
+
+def test_sizes_grow_from_ci_to_paper():
     for field in dataclasses.fields(Profile):
-        if field.name in ("name", "modadd_train_frac", "modadd_lr", "modadd_weight_decay",
-                          "batch_size", "mnist_epochs"):
+        if field.name in _NOT_GROWING:
             continue
-        small, mid, big = (getattr(p, field.name) for p in (ci, cpu, gpu))
-        big = float("inf") if big is None else big  # None: all of it
-        assert small <= mid <= big, field.name
+        sizes = [getattr(PROFILES[n], field.name) for n in NAMES]
+        sizes = [float("inf") if v is None else v for v in sizes]  # None: all of it
+        assert sizes == sorted(sizes), field.name
     # ci takes more passes over far fewer digits: the images seen still grow
-    seen = [p.mnist_train * p.mnist_epochs for p in (ci, cpu, gpu)]
+    seen = [PROFILES[n].mnist_train * PROFILES[n].mnist_epochs for n in NAMES]
     assert seen == sorted(seen)
+    for name in ("mnist_lams", "mnist_ks", "llm_lams"):  # every sweep widens
+        sweeps = [set(getattr(PROFILES[n], name)) for n in NAMES]
+        assert all(a <= b for a, b in zip(sweeps, sweeps[1:], strict=False)), name
 
 
 def test_values_are_sensible():
     for prof in PROFILES.values():
         assert _is_prime(prof.modadd_p)
         assert 0 < prof.modadd_train_frac < 1
-    assert PROFILES["gpu"].mnist_train == 60_000 and PROFILES["gpu"].cifar_train == 50_000
-    assert PROFILES["gpu"].modadd_p == 113 and PROFILES["gpu"].mnist_epochs == 10
-    assert PROFILES["gpu"].llm_steps >= 1000
+    for name in ("gpu", "paper"):  # both: all of MNIST and CIFAR-10, grokking at p = 113
+        prof = PROFILES[name]
+        assert prof.mnist_train == 60_000 and prof.cifar_train == 50_000
+        assert prof.modadd_p == 113 and prof.mnist_epochs == 10 and prof.resnet18
+    # gpu fine-tunes GPT-2 briefly (a T4 in 20 minutes); paper at the paper's scale
+    gpu, paper = PROFILES["gpu"], PROFILES["paper"]
+    assert 600 <= gpu.llm_steps <= 1000 and gpu.llm_batch * gpu.llm_seq_len <= 8 * 256
+    assert paper.llm_steps >= 5000 and (paper.llm_batch, paper.llm_seq_len) == (16, 512)
+    assert paper.text_chars is None and paper.llm_sweep_steps >= gpu.llm_sweep_steps
     # cpu uses all of the offline 5,000-image MNIST subset (4,000 train / 1,000 test)
     assert (PROFILES["cpu"].mnist_train, PROFILES["cpu"].mnist_test) == (4000, 1000)
     assert PROFILES["ci"].mnist_epochs <= 8 and PROFILES["ci"].mnist_train <= 1000
@@ -77,11 +100,37 @@ def test_values_are_sensible():
     for name in ("ci", "cpu"):
         prof = PROFILES[name]
         assert prof.modadd_epochs <= 1000 and prof.modadd_weight_decay >= 3
-    assert PROFILES["gpu"].modadd_weight_decay == 1.0 and PROFILES["gpu"].modadd_epochs >= 10_000
+    for name in ("gpu", "paper"):
+        assert PROFILES[name].modadd_weight_decay == 1.0
+        assert PROFILES[name].modadd_epochs >= 10_000
+    for prof in PROFILES.values():  # the notebooks compare every sweep with its baseline
+        assert prof.mnist_lams[0] == prof.llm_lams[0] == 0.0 and len(prof.llm_lams) >= 2
 
 
-def test_progress_bars_only_in_the_gpu_profile():
-    assert [profile(n).progress for n in ("ci", "cpu", "gpu")] == [False, False, True]
+def test_progress_bars_only_in_the_gpu_and_paper_profiles():
+    assert [profile(n).progress for n in NAMES] == [False, False, True, True]
+
+
+def test_paper_profile_by_name_and_by_environment(monkeypatch):
+    assert profile("paper") is PROFILES["paper"]
+    monkeypatch.setenv("MODLIB_PROFILE", "paper")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert profile().name == "paper"
+    monkeypatch.delenv("MODLIB_PROFILE")
+    assert profile().name == "gpu"  # never chosen automatically
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_command_line_accepts_every_profile(name):
+    args = _parser().parse_args(["reproduce", "llm", "--profile", name])
+    assert (args.experiment, args.profile) == ("llm", name)
+
+
+def test_the_command_line_refuses_an_unknown_profile(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _parser().parse_args(["reproduce", "mnist", "--profile", "tpu"])
+    assert exit_info.value.code == 2
+    assert "'ci', 'cpu', 'gpu', 'paper'" in capsys.readouterr().err
 
 
 def test_profile_is_frozen():
@@ -89,15 +138,18 @@ def test_profile_is_frozen():
         PROFILES["ci"].mnist_epochs = 3  # type: ignore[misc]
 
 
-def test_profile_round_trips_through_a_dict():
+def test_profile_round_trips_through_a_dict_and_json():
     for prof in PROFILES.values():
         assert Profile(**dataclasses.asdict(prof)) == prof
+        again = Profile(**json.loads(json.dumps(dataclasses.asdict(prof))))  # tuples -> lists
+        assert again == prof and hash(again) == hash(prof)
 
 
 @pytest.mark.parametrize(
     ("name", "error", "match"),
     [
-        ("laptop", ValueError, r"'name' must be one of \('ci', 'cpu', 'gpu'\)\. Got 'laptop'\."),
+        ("laptop", ValueError,
+         r"'name' must be one of \('ci', 'cpu', 'gpu', 'paper'\)\. Got 'laptop'\."),
         ("GPU", ValueError, r"'name' must be one of .* Got 'GPU'\."),
         ("", ValueError, r"'name' must be one of .* Got ''\."),
         (3, TypeError, r"'name' must be a str or None\. Got int\."),
@@ -110,15 +162,15 @@ def test_bad_name(name, error, match):
 
 def test_bad_env_var(monkeypatch):
     monkeypatch.setenv("MODLIB_PROFILE", "tpu")
-    with pytest.raises(ValueError, match=r"MODLIB_PROFILE must be one of \('ci', 'cpu', 'gpu'\)\. "
-                       r"Got 'tpu'\."):
+    with pytest.raises(ValueError, match=r"MODLIB_PROFILE must be one of \('ci', 'cpu', 'gpu', "
+                       r"'paper'\)\. Got 'tpu'\."):
         profile()
 
 
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"name": "big"}, r"'name' must be one of \('ci', 'cpu', 'gpu'\)\. Got 'big'\."),
+        ({"name": "big"}, r"'name' must be one of \('ci', 'cpu', 'gpu', 'paper'\)\. Got 'big'\."),
         ({"mnist_train": 0}, r"'mnist_train' must be a positive int\. Got 0\."),
         ({"batch_size": 2.5}, r"'batch_size' must be a positive int\. Got 2\.5\."),
         ({"llm_steps": True}, r"'llm_steps' must be a positive int\. Got True\."),
@@ -127,6 +179,16 @@ def test_bad_env_var(monkeypatch):
         ({"modadd_weight_decay": "1"}, r"'modadd_weight_decay' must be a positive number\. "
                                        r"Got '1'\."),
         ({"modadd_lr": True}, r"'modadd_lr' must be a positive number\. Got True\."),
+        ({"n_shuffles": 0}, r"'n_shuffles' must be a positive int\. Got 0\."),
+        ({"resnet18": 1}, r"'resnet18' must be True or False\. Got 1\."),
+        ({"mnist_lams": (2.0, 20.0)}, r"'mnist_lams' must be a non-empty tuple of increasing "
+                                      r"numbers that start with 0\.0 \(the baseline\)\. "
+                                      r"Got \(2\.0, 20\.0\)\."),
+        ({"llm_lams": (0.0, 20.0, 2.0)}, r"'llm_lams' must be .* Got \(0\.0, 20\.0, 2\.0\)\."),
+        ({"llm_lams": ()}, r"'llm_lams' must be a non-empty tuple"),
+        ({"mnist_ks": (0, 2)}, r"'mnist_ks' must be a non-empty tuple of increasing ints >= 1\. "
+                               r"Got \(0, 2\)\."),
+        ({"mnist_ks": (2, 4.0)}, r"'mnist_ks' must be .* Got \(2, 4\.0\)\."),
     ],
 )
 def test_bad_profile_fields(change, match):
@@ -136,3 +198,60 @@ def test_bad_profile_fields(change, match):
 
 def test_docstring_examples():
     assert doctest.testmod(profiles).failed == 0
+
+
+# ---- the estimate of benchmarks/bench_gpu.py: the gpu profile fits a free Colab T4 -----------
+
+
+@pytest.fixture(scope="module")
+def bench_gpu():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_gpu"] = module  # its dataclasses look their module up while executing
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules["bench_gpu"]
+
+
+def test_every_notebook_of_the_gpu_profile_fits_a_t4_by_the_estimate(bench_gpu):
+    t4 = bench_gpu.GPUS["t4"]
+    found = {nb.name[:2]: bench_gpu.estimate(nb, t4) for nb in bench_gpu.notebooks(
+        PROFILES["gpu"])}
+    assert sorted(found) == [f"0{i}" for i in range(8)]
+    for name, e in found.items():
+        assert e["total_s"] <= 20 * 60, (name, e)
+        assert e["peak_gb"] <= 12, (name, e)
+    assert found["07"]["tflop"] > 1000  # GPT-2 is counted, not left out
+
+
+def test_the_estimate_tells_the_profiles_apart(bench_gpu):
+    t4, a100 = bench_gpu.GPUS["t4"], bench_gpu.GPUS["a100"]
+    paper = {nb.name[:2]: nb for nb in bench_gpu.notebooks(PROFILES["paper"])}
+    assert bench_gpu.estimate(paper["07"], t4)["total_s"] > 60 * 60  # too long for a T4 ...
+    assert bench_gpu.estimate(paper["07"], t4)["peak_gb"] > 12  # ... and too large
+    assert all(bench_gpu.estimate(nb, a100)["peak_gb"] <= 40 for nb in paper.values())
+    # a DataLoader collating notebook 06's full batches every epoch would cost hours
+    gpu = bench_gpu.notebooks(PROFILES["gpu"], collated_modadd=True)
+    assert bench_gpu.estimate(gpu[6], t4)["total_s"] > 60 * 60
+
+
+def test_the_benchmark_without_a_gpu(bench_gpu, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bench_gpu.main([]) == 0
+    assert capsys.readouterr().out.count("\n") == 1  # one line: nothing to time here
+    assert bench_gpu.main(["--dry-run", "--profile", "gpu"]) == 0
+    out = capsys.readouterr().out
+    assert "| 07 modular language models |" in out and "not a measurement" in out
+
+
+def test_llm_model_is_checked_and_the_cpu_profile_fine_tunes_a_small_real_model():
+    """GPT-2 small takes about 2 h of fine-tuning on a 2-core CPU (benchmarks/RESULTS.md): the
+    cpu profile, which the published book runs with internet, takes the real Pythia-14m."""
+    assert profile("cpu").llm_model == "pythia-14m"
+    assert {profile(n).llm_model for n in ("ci", "gpu", "paper")} == {"gpt2"}
+    with pytest.raises(ValueError, match=r"'llm_model' must be one of \('gpt2', 'pythia-70m', "
+                                         r"'pythia-14m'\)\. Got 'gpt3'"):
+        dataclasses.replace(profile("ci"), llm_model="gpt3")

@@ -46,3 +46,49 @@ def test_public_api_is_exported():
 def test_every_public_function_has_a_docstring():
     for name in modlib.__all__:
         assert getattr(modlib, name).__doc__, name
+
+
+def test_pages_workflow_executes_the_notebooks_on_real_data_before_building():
+    """The published book shows real data: the runner (which has internet) runs the notebooks in
+    the cpu profile, refuses to publish a stand-in, then builds; within two hours."""
+    workflow = yaml.safe_load((ROOT / ".github/workflows/book.yml").read_text())
+    build = workflow["jobs"]["build"]
+    runs = [step.get("run", "") for step in build["steps"]]
+    order = [next(i for i, r in enumerate(runs) if cmd in r)
+             for cmd in ("make install", "make notebooks", "no internet", "make book")]
+    assert order == sorted(order), runs
+    assert build["env"]["MODLIB_PROFILE"] == "cpu"
+    assert build["timeout-minutes"] <= 120
+
+
+def test_make_lint_checks_the_workflows():
+    lint = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "--builtin-schema vendor.github-workflows .github/workflows/*.yml" in lint
+
+
+def _yaml_blocks(text: str) -> list[dict]:
+    import re
+
+    return [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def test_the_fsdp_examples_of_the_book_and_notebook_07_agree():
+    import json
+
+    nb = json.loads((ROOT / "notebooks/07_modular_language_models.ipynb").read_text())
+    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    in_book = [b for b in _yaml_blocks((ROOT / "book/scaling.md").read_text())
+               if b.get("distributed_type") == "FSDP"]
+    in_notebook = [b for b in _yaml_blocks(markdown) if b.get("distributed_type") == "FSDP"]
+    assert len(in_book) == 1 and in_notebook == in_book
+
+
+def test_the_scaling_page_installs_from_the_repository_and_points_at_timings_that_exist():
+    from modlib.student import install_source
+
+    page = (ROOT / "book/scaling.md").read_text()
+    assert f'"modular-training-course[llm] @ {install_source()}"' in page
+    assert 'pip install "modlib' not in page
+    results = (ROOT / "benchmarks/RESULTS.md").read_text()
+    assert "GPU times: estimates for a Colab T4" in page
+    assert "## GPU times: estimates for a Colab T4" in results

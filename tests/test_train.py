@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from modlib import ClusterabilityLoss
 from modlib.models import PaperMLP
-from modlib.train import History, TrainConfig, evaluate, fit, load_checkpoint
+from modlib.train import History, TrainConfig, amp_plan, evaluate, fit, load_checkpoint
 
 
 def _blobs(n=256, seed=0):
@@ -180,3 +180,219 @@ def test_fit_uses_a_given_accelerator():
     acc = Recorder()
     fit(nn.Linear(4, 2), loader, config=TrainConfig(epochs=2), accelerator=acc, disable=True)
     assert acc.prepared and acc.backwards == 8
+
+
+# ---- mixed precision: amp_plan and the fp16 / bf16 / fp32 paths of fit ----------------------
+
+
+@pytest.mark.parametrize(("device", "precision", "capability", "expected"), [
+    ("cpu", "auto", None, "fp32"),
+    ("cuda", "auto", (7, 5), "fp16"),  # T4: no bfloat16 tensor cores
+    ("cuda", "auto", (7, 0), "fp16"),  # V100
+    ("cuda", "auto", (8, 0), "bf16"),  # A100
+    ("cuda", "auto", (9, 0), "bf16"),  # H100
+    ("cuda:1", "auto", (8, 6), "bf16"),
+    ("cpu", "fp16", None, "fp16"),  # forced: kept as asked
+    ("cpu", "bf16", None, "bf16"),
+    ("cuda", "fp32", (8, 0), "fp32"),
+    ("cuda", "fp16", (9, 0), "fp16"),
+    ("cuda", "bf16", (8, 0), "bf16"),
+])
+def test_amp_plan_for_each_device_and_capability(device, precision, capability, expected):
+    assert amp_plan(device, precision, capability=capability) == expected
+
+
+def test_amp_plan_asks_a_cuda_device_for_its_capability(monkeypatch):
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_device_capability",
+                        lambda device=None: asked.append(device) or (7, 5))
+    assert amp_plan(torch.device("cuda", 0)) == "fp16" and len(asked) == 1
+    assert amp_plan("cpu") == "fp32" and amp_plan("cuda", "fp16") == "fp16"
+    assert len(asked) == 1  # neither the CPU nor a forced fp16 needs the answer
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(device="cuda", precision="bf16", capability=(7, 5)),
+     r"'precision' 'bf16' needs a GPU of compute capability >= 8.0 .* this one has 7.5"),
+    (dict(device="cpu", precision="fp8"),
+     r"'precision' must be one of \('auto', 'bf16', 'fp16', 'fp32'\). Got 'fp8'"),
+])
+def test_amp_plan_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        amp_plan(**kwargs)
+
+
+def test_precision_in_the_config_and_in_old_checkpoints():
+    with pytest.raises(ValueError, match=r"'precision' must be one of .* Got 'half'"):
+        TrainConfig(precision="half")
+    assert TrainConfig().precision == "auto"
+    assert TrainConfig.from_dict({"amp": True}).precision == "auto"  # saved before 'precision'
+    assert TrainConfig.from_dict({"amp": False, "epochs": 2}) == TrainConfig(precision="fp32",
+                                                                             epochs=2)
+
+
+@pytest.fixture
+def scaler_calls(monkeypatch):
+    """Every GradScaler call and every gradient clipping (with the norm it saw), in order."""
+    calls = []
+
+    class Spy(torch.amp.GradScaler):
+        def scale(self, outputs):
+            calls.append("scale")
+            return super().scale(outputs)
+
+        def unscale_(self, optimizer):
+            calls.append("unscale_")
+            return super().unscale_(optimizer)
+
+        def step(self, optimizer, *args, **kwargs):
+            calls.append("step")
+            return super().step(optimizer, *args, **kwargs)
+
+        def update(self, new_scale=None):
+            calls.append(("update", self.get_scale()))
+            return super().update(new_scale)
+
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def spy_clip(parameters, max_norm, *args, **kwargs):
+        norm = clip(parameters, max_norm, *args, **kwargs)
+        calls.append(("clip", float(norm)))
+        return norm
+
+    monkeypatch.setattr(torch.amp, "GradScaler", Spy)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy_clip)
+    return calls
+
+
+def _trains(model, hist):
+    losses = hist.column("task_loss", per="steps")
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert hist.epochs[-1]["accuracy"] > 0.9
+
+
+def test_fp16_scales_the_loss_and_unscales_before_clipping(scaler_calls):
+    model = _model()
+    loss = ClusterabilityLoss(model, 4)
+    cfg = TrainConfig(epochs=3, lr=3e-3, lam=2.0, precision="fp16", clip_grad=1.0)
+    hist = fit(model, _loader(), config=cfg, loss=loss, eval_loader=_loader(), disable=True)
+    _trains(model, hist)
+    per_step = [c if isinstance(c, str) else c[0] for c in scaler_calls[:5]]
+    assert per_step == ["scale", "unscale_", "clip", "step", "update"]
+    assert len(scaler_calls) == 5 * len(hist.steps)
+    scales = [c[1] for c in scaler_calls if c[0] == "update"]
+    norms = [c[1] for c in scaler_calls if c[0] == "clip"]
+    assert min(scales) >= 1024  # the loss was scaled up by thousands ...
+    assert max(norms) < 100  # ... and the clipped gradients were the unscaled ones
+
+
+def test_fp16_without_clipping_still_unscales_through_the_scaler(scaler_calls):
+    model = _model()
+    cfg = TrainConfig(epochs=3, lr=3e-3, precision="fp16", clip_grad=None)
+    _trains(model, fit(model, _loader(), config=cfg, eval_loader=_loader(), disable=True))
+    assert scaler_calls[:3] == ["scale", "unscale_", "step"] and scaler_calls[3][0] == "update"
+    assert not any(c[0] == "clip" for c in scaler_calls if isinstance(c, tuple))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32", "auto"])
+def test_bf16_fp32_and_auto_on_the_cpu_train_without_a_scaler(precision, monkeypatch):
+    def no_scaler(*args, **kwargs):
+        raise AssertionError("a GradScaler outside fp16")
+
+    monkeypatch.setattr(torch.amp, "GradScaler", no_scaler)
+    model, autocast_seen = _model(), []
+    model.register_forward_hook(
+        lambda m, i, o: autocast_seen.append((torch.is_autocast_enabled("cpu"), o.dtype)))
+    cfg = TrainConfig(epochs=3, lr=3e-3, precision=precision)
+    _trains(model, fit(model, _loader(), config=cfg, eval_loader=_loader(), disable=True))
+    expected = (True, torch.bfloat16) if precision == "bf16" else (False, torch.float32)
+    assert set(autocast_seen[:8]) == {expected}  # the first epoch's 8 training batches ...
+    assert set(autocast_seen[8:16]) == {(False, torch.float32)}  # ... its evaluation: fp32
+
+
+def test_auto_on_the_cpu_is_exactly_fp32():
+    a, b = _model(), _model()
+    fit(a, _loader(), config=TrainConfig(epochs=1), disable=True)
+    fit(b, _loader(), config=TrainConfig(epochs=1, precision="fp32"), disable=True)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_clusterability_loss_stays_float32_outside_autocast(precision):
+    seen = []
+
+    class Watched(ClusterabilityLoss):
+        def forward(self):
+            out = super().forward()
+            seen.append((torch.is_autocast_enabled("cpu"), out.dtype))
+            return out
+
+    model = _model()
+    fit(model, _loader(), config=TrainConfig(epochs=1, precision=precision),
+        loss=Watched(model, 4), disable=True)
+    assert set(seen) == {(False, torch.float32)}
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # even if called inside autocast
+        assert Watched(model, 4)().dtype == torch.float32
+
+
+def test_fp16_checkpoint_holds_the_scaler_and_resumes_bit_identically(tmp_path):
+    straight = _model()
+    fit(straight, _loader(), config=TrainConfig(epochs=2, precision="fp16"),
+        loss=ClusterabilityLoss(straight, 4), disable=True)
+    first = _model()
+    cfg1 = TrainConfig(epochs=1, precision="fp16", checkpoint_dir=str(tmp_path))
+    fit(first, _loader(), config=cfg1, loss=ClusterabilityLoss(first, 4), disable=True)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["scaler"]["scale"] >= 1.0 and ckpt["config"]["precision"] == "fp16"
+    resumed = _model()
+    fit(resumed, _loader(), config=TrainConfig(epochs=2, precision="fp16"),
+        loss=ClusterabilityLoss(resumed, 4), resume=tmp_path / "last.pt", disable=True)
+    for pa, pb in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    fit(first, _loader(), config=TrainConfig(epochs=1, checkpoint_dir=str(tmp_path)),
+        disable=True)
+    assert load_checkpoint(tmp_path / "last.pt")["scaler"] is None  # fp32: nothing to scale
+
+
+def test_fit_leaves_no_gradients_behind():
+    model = _model()
+    fit(model, _loader(), config=TrainConfig(epochs=1), disable=True)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_an_accelerator_with_its_own_mixed_precision_autocasts_and_clips_itself(monkeypatch):
+    class Recorder:  # accelerate launch --mixed_precision fp16: Accelerate scales the loss
+        is_main_process = is_local_main_process = True
+        mixed_precision = "fp16"
+
+        def __init__(self):
+            self.clipped = 0
+
+        def prepare(self, *objects):
+            return objects
+
+        def backward(self, loss):
+            loss.backward()
+
+        def clip_grad_norm_(self, parameters, max_norm):
+            self.clipped += 1
+            return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+
+    def no_scaler(*args, **kwargs):
+        raise AssertionError("a second GradScaler beside Accelerate's")
+
+    monkeypatch.setattr(torch.amp, "GradScaler", no_scaler)
+    acc = Recorder()
+    fit(_model(), _loader(), config=TrainConfig(epochs=1, precision="fp16"), accelerator=acc,
+        disable=True)
+    assert acc.clipped == 8
+
+
+def test_docstring_examples():
+    import doctest
+
+    import modlib.train
+
+    assert doctest.testmod(modlib.train).failed == 0

@@ -95,3 +95,24 @@ def test_doctests():
     import doctest
 
     assert doctest.testmod(viz).failed == 0
+
+
+def test_every_explorer_also_offers_a_png_of_its_first_view(monkeypatch):
+    """Where widgets cannot be drawn (a static page, Colab before its widget manager), the
+    display still holds a figure: the widget's first view as image/png."""
+    import base64
+
+    import IPython.display
+
+    from modlib.widgets import planted_explorer, tradeoff_explorer
+
+    rows = [{"k": 4, "lam": 0.0, "accuracy": 0.9, "clusterability": 0.25},
+            {"k": 4, "lam": 20.0, "accuracy": 0.88, "clusterability": 0.99}]
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, raw: shown.append(data))
+    for widget in (planted_explorer(), tradeoff_explorer(rows)):
+        widget._ipython_display_()
+        data = shown.pop()
+        assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+        assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == widget.model_id
+        assert "interactive figure" in data["text/plain"]

@@ -3,6 +3,7 @@ import torch
 
 import modlib
 import modlib.llm
+from modlib.data import ByteTokenizer
 from modlib.zoo import cache_dir
 
 
@@ -32,13 +33,44 @@ def test_unknown_name():
         modlib.pretrained("resnet")
 
 
-def test_pythia_stand_in_is_a_gpt_neox(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MODLIB_CACHE", str(tmp_path))
-    monkeypatch.setattr("modlib.data._hub_unavailable", lambda: "no network in this test")
+@pytest.fixture
+def no_hub(tmp_path, monkeypatch):
+    """An empty Hugging Face cache and a Hub that does not answer."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("MODLIB_CACHE", str(tmp_path / "modlib"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("modlib.text._reachable", lambda url, timeout=0.0: False)
+
+
+def test_pythia_stand_in_is_a_gpt_neox(no_hub, capsys):
     pt = modlib.pretrained("pythia-70m", profile="ci", progress=False)
     assert pt.stand_in and pt.source.startswith("tiny-pythia-70m-standin-on-")
+    assert pt.label == "tiny GPT-NeoX stand-in (offline)"
+    assert isinstance(pt.tokenizer, ByteTokenizer)
     assert "gpt_neox" in dict(pt.model.named_modules())
-    assert "could not be loaded (no network in this test)" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "modlib.zoo: Pythia-70m: no internet, training a small GPT-NeoX-architecture stand-in "
+        "with a byte-level tokenizer on Python's help texts instead.")
     assert modlib.llm.family(pt.model) == "gpt_neox"
     again = modlib.pretrained("pythia-70m", profile="ci", progress=False)
     assert type(again.model) is type(pt.model)
+    assert capsys.readouterr().out.splitlines() == [
+        "modlib.zoo: Pythia-70m: no internet, using the small GPT-NeoX-architecture stand-in "
+        "with a byte-level tokenizer on Python's help texts instead."]
+
+
+def test_pretrained_returns_the_dtype_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODLIB_CACHE", str(tmp_path))
+    pt = modlib.pretrained("mnist-mlp", profile="ci", progress=False, dtype=torch.float64)
+    assert {p.dtype for p in pt.model.parameters()} == {torch.float64}
+    assert pt.label == "authors' MLP (PaperMLP)" and pt.tokenizer is None
+
+
+@pytest.mark.parametrize(("dtype", "error", "match"), [
+    ("float32", TypeError, r"'dtype' must be a torch\.dtype such as torch\.float32\. Got str\."),
+    (torch.int64, ValueError, r"'dtype' must be a floating-point torch\.dtype\. Got torch\.int64"),
+])
+def test_bad_dtype(dtype, error, match):
+    with pytest.raises(error, match=match):
+        modlib.pretrained("mnist-mlp", dtype=dtype)
