@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 QUIET_PIP := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: install test lint unit installed nbval book book-strict notebooks student bench serve clean
+.PHONY: install test test-fast lint unit installed nbval book book-strict notebooks student bench serve clean
 
 install: $(STAMP)
 
@@ -23,6 +23,11 @@ $(STAMP): pyproject.toml
 
 test: install
 	@$(MAKE) --no-print-directory lint unit installed nbval book-strict
+
+# The inner loop while editing: lint and every test not marked slow (about a minute).
+test-fast: install
+	@$(MAKE) --no-print-directory lint
+	MODLIB_PROFILE=ci $(VENV)/bin/pytest -q -p no:cacheprovider tests -m "not slow and not installed"
 
 lint: install
 	$(VENV)/bin/ruff check modlib tests benchmarks

@@ -53,11 +53,6 @@ def _check_total(W: Tensor, total: Tensor, name: str = "W") -> None:
                      f"rescale it or use float64.")
 
 
-def _inside_share(W2: Tensor, mask: Tensor) -> Tensor:
-    """Share of the (already squared) mass W2 that the bool mask keeps (0 if W2 is all 0)."""
-    return (W2 * mask).sum() / W2.sum().clamp_min(torch.finfo(W2.dtype).tiny)
-
-
 def clusterability(W: Tensor, partition: Partition) -> Tensor:
     """Share of the squared weight mass that lies inside the clusters.
 

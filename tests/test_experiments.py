@@ -19,6 +19,7 @@ def mnist_ci(tmp_path_factory):
     return out  # how long it takes is measured in benchmarks/, never asserted in a test
 
 
+@pytest.mark.slow
 def test_mnist_ci_meets_its_targets(mnist_ci):
     out = mnist_ci
     r = json.loads((out / "results.json").read_text())
@@ -34,12 +35,14 @@ def test_mnist_ci_meets_its_targets(mnist_ci):
         assert {"accuracy", "clusterability", "clusterability_spectral", "layers"} <= set(run)
 
 
+@pytest.mark.slow
 def test_mnist_ci_writes_figures(mnist_ci):
     out = mnist_ci
     for name in ("weights_baseline.png", "weights_modular.png", "curves.png", "ablation.png"):
         assert (out / name).stat().st_size > 5_000
 
 
+@pytest.mark.slow
 def test_mnist_ci_measures_specialization_and_circuits(mnist_ci):
     out = mnist_ci
     r = json.loads((out / "results.json").read_text())
@@ -52,12 +55,14 @@ def test_mnist_ci_measures_specialization_and_circuits(mnist_ci):
     assert r["modular"]["circuit_inside_share"] > r["baseline"]["circuit_inside_share"]
 
 
+@pytest.mark.slow
 def test_paper_mlp_and_cifar_keys(tmp_path):
     result = modlib.reproduce("mnist", profile="ci", model="paper", progress=False)
     assert result.results["layers"] == ["fc2"]
     assert result.modular.metrics["clusterability"] > 0.9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv,match", [
     (["reproduce", "imagenet"], "argument experiment: invalid choice: 'imagenet'"),
     (["reproduce", "mnist", "--k", "0"], "--k must be >= 1, got 0"),
@@ -73,6 +78,7 @@ def test_bad_flags_exit_nonzero_with_one_line(argv, match):
     assert len(lines) == 1 and match in lines[0] and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_help_documents_results_json():
     proc = subprocess.run([sys.executable, "-m", "modlib", "reproduce", "--help"],
                           capture_output=True, text=True)
@@ -98,6 +104,7 @@ def test_reproduce_errors(kwargs, match):
         modlib.reproduce(**kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,metric", [("cifar", "accuracy"), ("modadd", "accuracy"),
                                          ("llm", "perplexity")])
 def test_other_experiments_run_in_the_ci_profile(name, metric, tmp_path, monkeypatch):
@@ -140,6 +147,7 @@ def test_other_experiments_run_in_the_ci_profile(name, metric, tmp_path, monkeyp
                                   else {"name": "gpt2", "vocab_size": 50257})
 
 
+@pytest.mark.slow
 def test_every_run_sees_the_same_batches():
     # two runs with the same λ from the same initialisation must be identical
     a, b = modlib.sweep("mnist", lams=[0.0, 0.0], profile="ci", progress=False)

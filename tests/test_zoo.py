@@ -7,6 +7,7 @@ from modlib.data import ByteTokenizer
 from modlib.zoo import cache_dir
 
 
+@pytest.mark.slow
 def test_pretrained_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MODLIB_CACHE", str(tmp_path))
     assert cache_dir() == tmp_path
@@ -21,6 +22,7 @@ def test_pretrained_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch)
     assert second.metrics == first.metrics
 
 
+@pytest.mark.slow
 def test_pretrained_cnn_keeps_its_width(tmp_path, monkeypatch):
     monkeypatch.setenv("MODLIB_CACHE", str(tmp_path))
     modlib.pretrained("mnist-cnn", profile="ci", progress=False)
@@ -60,6 +62,7 @@ def test_pythia_stand_in_is_a_gpt_neox(no_hub, capsys):
         "with a byte-level tokenizer on Python's help texts instead."]
 
 
+@pytest.mark.slow
 def test_pretrained_returns_the_dtype_asked_for(tmp_path, monkeypatch):
     monkeypatch.setenv("MODLIB_CACHE", str(tmp_path))
     pt = modlib.pretrained("mnist-mlp", profile="ci", progress=False, dtype=torch.float64)
