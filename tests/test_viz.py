@@ -116,3 +116,21 @@ def test_every_explorer_also_offers_a_png_of_its_first_view(monkeypatch):
         assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
         assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == widget.model_id
         assert "interactive figure" in data["text/plain"]
+
+
+# Widgets that ipywidgets 7.7 (Colab's) has; the explorers were also run under 7.7.1 by hand.
+_IPYWIDGETS_7_7 = {"interactive", "FloatSlider", "IntSlider", "SelectionSlider", "Dropdown",
+                   "Output", "HBox", "VBox", "Layout", "Checkbox", "ToggleButtons", "Button"}
+
+
+def test_widgets_use_only_what_colabs_ipywidgets_7_7_has():
+    """pyproject accepts ipywidgets>=7.7 so that pip leaves Colab's own in place."""
+    import ast
+    import inspect
+
+    import modlib.widgets
+
+    tree = ast.parse(inspect.getsource(modlib.widgets))
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name) and node.value.id == "w"}
+    assert used and used <= _IPYWIDGETS_7_7, used - _IPYWIDGETS_7_7
