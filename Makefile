@@ -67,7 +67,7 @@ notebooks: install
 
 # notebooks/student/: the masters with solutions replaced by stubs and outputs cleared.
 student: install
-	$(PY) -m modlib.student
+	$(PY) -m modlib.course.student
 
 bench: install
 	$(PY) benchmarks/bench_spectral.py

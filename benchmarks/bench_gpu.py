@@ -38,8 +38,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import modlib
-from modlib.models import MnistCNN, ModAddTransformer, PaperCifarCNN
-from modlib.profiles import Profile, ProfileName
+from modlib.training.models import MnistCNN, ModAddTransformer, PaperCifarCNN
+from modlib.training.profiles import Profile, ProfileName
 
 K = 4  # clusters per layer in every notebook
 BUDGET_GB = 12.0  # the gpu profile's promise on a free Colab T4, with <= 20 minutes

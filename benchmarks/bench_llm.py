@@ -22,7 +22,7 @@ from _timing import interleave
 from torch import nn
 
 import modlib
-from modlib.llm import mlp_layers, spectral_partitions
+from modlib.analysis.llm import mlp_layers, spectral_partitions
 
 LAM, K, WARMUP = 20.0, 4, 3
 
@@ -62,7 +62,7 @@ def main() -> None:
     pt = modlib.pretrained("gpt2", profile=prof, progress=False)
     plain_model = pt.model.to(device).train()
     modular_model = copy.deepcopy(plain_model)
-    parts = spectral_partitions(modular_model, K, mlp_layers(modular_model, "in"), disable=True)
+    parts = spectral_partitions(modular_model, K, mlp_layers(modular_model, "in"), progress=False)
     loss_fn = modlib.ClusterabilityLoss(modular_model, K, partitions=parts)
     vocab = plain_model.get_input_embeddings().num_embeddings
     g = torch.Generator().manual_seed(0)

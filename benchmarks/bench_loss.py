@@ -23,7 +23,7 @@ from _timing import interleave
 from torch import nn
 
 import modlib
-from modlib.models import MnistCNN
+from modlib.training.models import MnistCNN
 
 BATCH, PAIRS, WARMUP, LAM = 128, 60, 5, 20.0
 SHAPES, K, REPEATS = [(3072, 768), (128, 3136)], 4, 41

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import get_args
 
-from .profiles import ProfileName
+from .training.profiles import ProfileName
 
 __all__ = ["main"]
 
@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                "llm": ("gpt2", "pythia", "pythia-14m")}.get(args.experiment, ())
     if args.model is not None and args.model not in allowed:
         parser.error(f"--model {args.model} does not apply to {args.experiment}")
-    from .experiments import reproduce
-    from .train import is_main_process
+    from .course.experiments import reproduce
+    from .training.train import is_main_process
 
     out = args.out or f"results/{args.experiment}"
     try:

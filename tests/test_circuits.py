@@ -11,15 +11,15 @@ import torch
 from torch import nn
 
 from modlib import circuits
-from modlib.circuits import (
+from modlib.analysis.circuits import (
     class_circuits,
     class_examples,
     effective_circuit_size,
     jaccard_matrix,
     prune_circuit,
 )
-from modlib.interp import _frozen_prefix
-from modlib.patching import circuit, circuit_size, jaccard
+from modlib.analysis.interp import _frozen_prefix
+from modlib.analysis.patching import circuit, circuit_size, jaccard
 
 
 class _CountingConv(nn.Conv2d):
@@ -101,7 +101,7 @@ def test_pruning_with_replay_equals_pruning_without(convnet, monkeypatch, chunk)
 
 
 def test_patching_circuit_with_replay_equals_circuit_without(convnet, monkeypatch):
-    import modlib.patching
+    import modlib.analysis.patching
 
     model, X, y = convnet
     fast = circuit(model, X, y, keep=0.8)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from modlib import data, standin
 from modlib import text as mtext
-from modlib.data import (
+from modlib.training.data import (
     DataSplits,
     load,
     load_cifar10,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modlib import exercises as ex
-from modlib.fourier import fourier_basis
+from modlib.analysis.fourier import fourier_basis
 
 
 def basis_ok(p):

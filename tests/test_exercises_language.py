@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from modlib import exercises as ex
-from modlib.lm_interp import token_kind
+from modlib.analysis.lm_interp import token_kind
 
 pytest.importorskip("transformers")
 

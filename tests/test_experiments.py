@@ -161,7 +161,7 @@ def test_every_run_sees_the_same_batches():
 ])
 def test_llm_model_names_map_to_the_pretrained_model(monkeypatch, model, profile_name, expected):
     """Which pretrained model reproduce("llm") asks for: the option, else the profile's."""
-    import modlib.zoo
+    import modlib.training.zoo
 
     asked = []
 

@@ -9,8 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from modlib import History, TrainConfig, contiguous_partition, evaluate, fit
-from modlib.data import modular_addition
-from modlib.fourier import (
+from modlib.analysis.fourier import (
     activation_table,
     all_pairs,
     basis_labels,
@@ -26,9 +25,10 @@ from modlib.fourier import (
     plot_grokking,
     table_frequencies,
 )
-from modlib.interp import ablate
-from modlib.models import ModAddTransformer
-from modlib.partition import Partition
+from modlib.analysis.interp import ablate
+from modlib.core.partition import Partition
+from modlib.training.data import modular_addition
+from modlib.training.models import ModAddTransformer
 
 P = 17
 
@@ -53,7 +53,7 @@ def grokked() -> tuple[ModAddTransformer, float]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: more threads only contend (70 s instead of 5 s)
     try:
-        fit(model, train, config=cfg, disable=True)
+        fit(model, train, config=cfg, progress=False)
     finally:
         torch.set_num_threads(threads)
     return model, evaluate(model, test)["accuracy"]

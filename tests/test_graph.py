@@ -4,7 +4,7 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from modlib import aligned_partitions, default_layers, layer_matrix, weight_layers
-from modlib.models import MnistCNN, PaperMLP
+from modlib.training.models import MnistCNN, PaperMLP
 
 
 def test_linear_is_its_weight_and_keeps_gradients():

@@ -26,7 +26,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from modlib.student import DISTRIBUTION
+from modlib.course.student import DISTRIBUTION
 
 pytestmark = pytest.mark.installed
 

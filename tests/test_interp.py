@@ -8,16 +8,16 @@ from sklearn.metrics import adjusted_rand_score as ari
 from torch import nn
 
 from modlib import clusterability, layer_matrix, spectral_cocluster
-from modlib.circuits import effective_circuit_size, prune_circuit
-from modlib.interp import (
+from modlib.analysis.circuits import effective_circuit_size, prune_circuit
+from modlib.analysis.interp import (
     ablate,
     ablate_clusters,
     class_accuracy,
     record,
     specialization,
 )
-from modlib.models import PaperMLP
-from modlib.partition import Partition
+from modlib.core.partition import Partition
+from modlib.training.models import PaperMLP
 
 H = 8  # hidden neurons per module
 

@@ -3,8 +3,8 @@ import torch
 from torch import nn
 
 from modlib import ClusterabilityLoss, Partition, clusterability, layer_matrix, weight_layers
-from modlib.llm import attention_layers, family, mlp_layers, spectral_partitions
-from modlib.models import ModAddTransformer, PaperMLP, tiny_gpt2
+from modlib.analysis.llm import attention_layers, family, mlp_layers, spectral_partitions
+from modlib.training.models import ModAddTransformer, PaperMLP, tiny_gpt2
 
 transformers = pytest.importorskip("transformers")
 # import the model classes at collection, so that no single test pays for it
@@ -96,7 +96,7 @@ def test_clusterability_loss_takes_mlp_layers(kind):
 
 def test_spectral_partitions_default_to_mlp_in():
     model = tiny("gpt2")
-    parts = spectral_partitions(model, 4, disable=True)
+    parts = spectral_partitions(model, 4, progress=False)
     assert list(parts) == mlp_layers(model)
     assert all(isinstance(p, Partition) and p.shape == (64, 16) for p in parts.values())
 
@@ -104,7 +104,7 @@ def test_spectral_partitions_default_to_mlp_in():
 @pytest.mark.parametrize("kind", ["gpt2", "gpt_neox", "llama", "gemma"])
 def test_mlp_out_columns_are_mlp_in_rows_in_every_block(kind):
     model = tiny(kind)
-    parts = spectral_partitions(model, 4, mlp_layers(model, "both"), disable=True)
+    parts = spectral_partitions(model, 4, mlp_layers(model, "both"), progress=False)
     assert list(parts) == mlp_layers(model, "both")
     for i in range(2):
         block = [p for n, p in parts.items() if f".{i}.mlp." in n]
@@ -115,15 +115,15 @@ def test_mlp_out_columns_are_mlp_in_rows_in_every_block(kind):
 
 def test_mlp_out_alone_still_uses_the_blocks_hidden_partition():
     model = tiny("gpt2")
-    both = spectral_partitions(model, 4, mlp_layers(model, "both"), disable=True)
-    out = spectral_partitions(model, 4, mlp_layers(model, "out"), disable=True)
+    both = spectral_partitions(model, 4, mlp_layers(model, "both"), progress=False)
+    out = spectral_partitions(model, 4, mlp_layers(model, "out"), progress=False)
     assert all(out[n] == both[n] for n in out)
 
 
 def test_mlp_out_rows_join_the_cluster_holding_most_of_their_weight():
     model = tiny("gpt_neox")
     name = "gpt_neox.layers.1.mlp.dense_4h_to_h"
-    part = spectral_partitions(model, 4, [name], disable=True)[name]
+    part = spectral_partitions(model, 4, [name], progress=False)[name]
     W2 = layer_matrix(weight_layers(model)[name]).detach().square()  # (16, 64)
     mass = torch.stack([W2[:, part.cols == c].sum(1) for c in range(4)], 1)  # (16, 4)
     assert torch.equal(mass.gather(1, part.rows[:, None]).squeeze(1), mass.max(1).values)
@@ -141,7 +141,7 @@ def test_planted_modules_are_recovered_and_aligned():
         mlp.c_proj.weight.copy_(torch.randn(64, 16, generator=g)
                                 * torch.where(hidden[:, None] == resid[None, :], 10.0, 1.0))
     names = ["transformer.h.0.mlp.c_fc", "transformer.h.0.mlp.c_proj"]
-    fc, proj = (spectral_partitions(model, 4, names, disable=True)[n] for n in names)
+    fc, proj = (spectral_partitions(model, 4, names, progress=False)[n] for n in names)
     assert same_up_to_relabelling(fc.rows, hidden) and same_up_to_relabelling(fc.cols, resid)
     label = dict(zip(hidden.tolist(), fc.rows.tolist(), strict=True))
     assert proj.rows.tolist() == [label[r] for r in resid.tolist()]  # same label as its module
@@ -152,14 +152,14 @@ def test_spectral_partitions_are_seeded_and_show_progress(capsys):
     model = tiny("llama")
     a = spectral_partitions(model, 4, seed=3)
     assert "spectral co-clustering" in capsys.readouterr().err
-    b = spectral_partitions(model, 4, seed=3, disable=True)
+    b = spectral_partitions(model, 4, seed=3, progress=False)
     assert capsys.readouterr().err == ""
     assert all(a[n] == b[n] for n in a)
 
 
 def test_minimising_the_loss_raises_clusterability_of_spectral_partitions():
     model = tiny("gpt2", n_embd=32)
-    parts = spectral_partitions(model, 4, mlp_layers(model, "both"), disable=True)
+    parts = spectral_partitions(model, 4, mlp_layers(model, "both"), progress=False)
     loss = ClusterabilityLoss(model, 4, partitions=parts)
     assert loss.layer_names == list(parts)
     before = loss.clusterability()
@@ -194,9 +194,10 @@ def both_families() -> nn.Module:
      r"'k' must be an int in \[1, 16\] for layer 'transformer\.h\.0\.mlp\.c_fc' of shape "
      r"\(64, 16\)\. Got 17\."),
     (lambda: spectral_partitions(tiny("gpt2"), 0), ValueError, r"'k' must be an int >= 1\. Got 0"),
-    (lambda: spectral_partitions(tiny("gpt2"), "4"), TypeError, r"'k' must be an int\. Got str"),
+    (lambda: spectral_partitions(tiny("gpt2"), "4"), TypeError,
+     r"'k' must be an int >= 1\. Got str"),
     (lambda: spectral_partitions(tiny("gpt2"), 4, seed=0.5), TypeError,
-     r"'seed' must be an int\. Got float\."),
+     r"'seed' must be an int\. Got float"),
     (lambda: spectral_partitions(tiny("gpt2"), 4, "transformer.h.0.mlp.c_fc"), TypeError,
      r"'layers' must be a list of module names \(str\)\. Got 'transformer"),
     (lambda: spectral_partitions(tiny("gpt2"), 4, []), ValueError,

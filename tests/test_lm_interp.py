@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from modlib import contiguous_partition, evaluate, lm_interp
-from modlib.interp import ablate, specialization
-from modlib.lm_interp import (
+from modlib.analysis.interp import ablate, specialization
+from modlib.analysis.lm_interp import (
     KINDS,
     ablate_by_kind,
     layer_scores,
@@ -20,10 +20,10 @@ from modlib.lm_interp import (
     token_kinds,
     token_losses,
 )
-from modlib.text import ByteTokenizer
+from modlib.training.text import ByteTokenizer
 
 pytest.importorskip("transformers")
-from modlib.models import tiny_gpt2, tiny_gpt_neox  # noqa: E402
+from modlib.training.models import tiny_gpt2, tiny_gpt_neox  # noqa: E402
 
 C_FC = "transformer.h.0.mlp.c_fc"
 
@@ -48,8 +48,8 @@ def test_layer_scores_default_is_every_mlp_matrix_and_near_chance_at_init():
     scores = layer_scores(tiny(), k=2)
     assert list(scores) == [C_FC, "transformer.h.0.mlp.c_proj"]
     for s in scores.values():
-        assert 0 <= s.chance <= s.clusterability <= 1
-        assert s.clusterability - s.chance < 0.3  # a random matrix: close to chance
+        assert 0 <= s.chance_level <= s.clusterability <= 1
+        assert s.clusterability - s.chance_level < 0.3  # a random matrix: close to chance
 
 
 def test_layer_scores_on_given_partitions_finds_planted_blocks():
@@ -60,7 +60,7 @@ def test_layer_scores_on_given_partitions_finds_planted_blocks():
     planted = layer_scores(model, 4, partitions={C_FC: part})
     assert list(planted) == [C_FC]
     assert planted[C_FC].clusterability == pytest.approx(1.0)
-    assert planted[C_FC].chance == pytest.approx(0.25)
+    assert planted[C_FC].chance_level == pytest.approx(0.25)
     assert planted[C_FC].shape == (64, 16)
     found = layer_scores(model, 4, [C_FC])[C_FC]  # spectral co-clustering recovers the blocks
     assert found.clusterability == pytest.approx(1.0, abs=1e-5)

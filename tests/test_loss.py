@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from modlib import ClusterabilityLoss, Partition, clusterability, layer_matrix, spectral_cocluster
-from modlib.loss import _inside_share
-from modlib.models import MnistCNN, PaperMLP
+from modlib.core.loss import _inside_share
+from modlib.training.models import MnistCNN, PaperMLP
 
 
 def test_value_is_one_minus_mean_clusterability():
@@ -102,7 +102,7 @@ def test_loss_on_cuda_and_moving_the_loss_module():
                                             r"\['fc9'\]"),
     (dict(k=100, layers=["fc2"]), ValueError, r"'k'=100 is larger than a side of layer 'fc2'"),
     (dict(k=0), ValueError, r"'k' must be an int >= 1. Got 0"),
-    (dict(k="4"), TypeError, r"'k' must be an int. Got str"),
+    (dict(k="4"), TypeError, r"'k' must be an int >= 1\. Got str"),
     (dict(k=4, partitions={"fc2": Partition(torch.zeros(64, dtype=torch.long),
                                             torch.zeros(64, dtype=torch.long), 2)}),
      ValueError, r"'partitions' entry 'fc2' has k=2 and shape \(64, 64\); layer 'fc2' needs k=4"),
@@ -116,7 +116,7 @@ def test_loss_errors(kwargs, err, match):
 
 
 def test_model_must_be_a_module():
-    with pytest.raises(TypeError, match=r"'model' must be an nn.Module. Got dict"):
+    with pytest.raises(TypeError, match=r"'model' must be a torch.nn.Module. Got dict"):
         ClusterabilityLoss({}, 4)
 
 

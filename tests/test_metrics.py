@@ -103,7 +103,7 @@ def test_shuffle_test_finds_planted_structure(planted_matrix):
     result = shuffle_test(W, 3, n_shuffles=9, progress=False)
     assert result.p_value == pytest.approx(0.1)  # observed beats all 9 shuffles
     assert result.observed > max(result.null)
-    assert len(result.null) == 9 and 0 < result.chance < 1
+    assert len(result.null) == 9 and 0 < result.chance_level < 1
 
 
 def test_shuffle_test_on_unstructured_weights_is_not_significant():

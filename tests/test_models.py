@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from modlib import ClusterabilityLoss, weight_layers
-from modlib.models import ModAddTransformer, tiny_gpt2
+from modlib.training.models import ModAddTransformer, tiny_gpt2
 
 HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
 if HAS_TRANSFORMERS:  # import at collection, so the first GPT-2 test does not pay for it
@@ -70,9 +70,9 @@ def test_clusterability_loss_on_all_modadd_blocks_aligns_heads():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"p": 1}, ValueError, r"'p' must be an int >= 2\. Got 1\."),
-    ({"p": 11.0}, TypeError, r"'p' must be an int\. Got float\."),
+    ({"p": 11.0}, TypeError, r"'p' must be an int >= 1\. Got float"),
     ({"d_mlp": 0}, ValueError, r"'d_mlp' must be an int >= 1\. Got 0\."),
-    ({"n_heads": True}, TypeError, r"'n_heads' must be an int\. Got bool\."),
+    ({"n_heads": True}, TypeError, r"'n_heads' must be an int >= 1\. Got bool"),
     ({"d_model": 30}, ValueError, r"'d_model' must be a multiple of the number of heads 4\. "
                                   r"Got 30\."),
 ])
@@ -122,7 +122,7 @@ def test_clusterability_loss_on_tiny_gpt2_default_layers():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"vocab_size": 0}, ValueError, r"'vocab_size' must be an int >= 1\. Got 0\."),
-    ({"n_layer": 1.5}, TypeError, r"'n_layer' must be an int\. Got float\."),
+    ({"n_layer": 1.5}, TypeError, r"'n_layer' must be an int >= 1\. Got float"),
     ({"n_embd": 10}, ValueError, r"'n_embd' must be a multiple of the number of heads 4\. "
                                  r"Got 10\."),
 ])

@@ -59,7 +59,7 @@ def test_contiguous_partition_groups_flattened_channels():
     (dict(rows=torch.tensor([0]), cols=torch.tensor([0]), k=0), ValueError,
      r"'k' must be an int >= 1. Got 0"),
     (dict(rows=torch.tensor([0]), cols=torch.tensor([0]), k=1.0), TypeError,
-     r"'k' must be an int. Got float"),
+     r"'k' must be an int >= 1\. Got float"),
 ])
 def test_partition_errors(kwargs, err, match):
     with pytest.raises(err, match=match):

@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from modlib.partition import Partition
-from modlib.patching import (
+from modlib.analysis.patching import (
     circuit,
     circuit_size,
     edge_attributions,
@@ -18,6 +17,7 @@ from modlib.patching import (
     jaccard,
     true_edge_effects,
 )
+from modlib.core.partition import Partition
 
 
 class TinyMLP(nn.Module):
@@ -232,6 +232,6 @@ def test_error_no_margin_to_keep():
 def test_doctests():
     import doctest
 
-    import modlib.patching
+    import modlib.analysis.patching
 
     assert doctest.testmod(modlib.patching).failed == 0

@@ -16,7 +16,7 @@ import torch
 
 from modlib import profiles
 from modlib.__main__ import _parser
-from modlib.profiles import PROFILES, Profile, ProfileName, profile
+from modlib.training.profiles import PROFILES, Profile, ProfileName, profile
 
 NAMES = ("ci", "cpu", "gpu", "paper")
 # fields that are not sizes, or need not grow from ci to paper (ci prunes in coarse groups)

@@ -84,7 +84,7 @@ def test_the_fsdp_examples_of_the_book_and_notebook_07_agree():
 
 
 def test_the_scaling_page_installs_from_the_repository_and_points_at_timings_that_exist():
-    from modlib.student import install_source
+    from modlib.course.student import install_source
 
     page = (ROOT / "book/scaling.md").read_text()
     assert f'"modular-training-course[llm] @ {install_source()}"' in page

@@ -25,8 +25,8 @@ import pytest
 import torch
 
 from modlib import vision
-from modlib.data import CIFAR_STATS, MNIST_STATS, load_cifar10, load_mnist
-from modlib.vision import NETWORK_ERRORS, imagenet_resnet18
+from modlib.training.data import CIFAR_STATS, MNIST_STATS, load_cifar10, load_mnist
+from modlib.training.vision import NETWORK_ERRORS, imagenet_resnet18
 from tests.fixtures_images import (
     CIFAR_NAMES,
     FakeWeb,

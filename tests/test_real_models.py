@@ -98,7 +98,7 @@ def test_reproduce_llm_fine_tunes_the_real_model_with_its_own_tokenizer(reproduc
 def test_pretrained_loads_float32_with_the_models_own_tokenizer(hf_home, tmp_path):
     result, printed = _script("""
 import json, torch, modlib
-from modlib.data import get_tokenizer, load_text, token_blocks
+from modlib.training.data import get_tokenizer, load_text, token_blocks
 out = {}
 for name in ("pythia-70m", "gpt2"):
     pt = modlib.pretrained(name)
@@ -134,7 +134,8 @@ def test_a_cached_model_needs_no_network_and_no_offline_mode(hf_home, monkeypatc
 
     knocked = []
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
-    monkeypatch.setattr("modlib.text._reachable", lambda *args, **kwargs: knocked.append(1))
+    monkeypatch.setattr("modlib.training.text._reachable",
+                        lambda *args, **kwargs: knocked.append(1))
     pt = modlib.pretrained("pythia-70m", progress=False)
     assert not pt.stand_in and pt.label == "EleutherAI/pythia-70m" and not knocked
     assert {p.dtype for p in pt.model.parameters()} == {torch.float32}
@@ -157,7 +158,7 @@ def test_a_damaged_cached_file_is_an_error_naming_it(hf_home, tmp_path):
         blob.write_bytes(blob.read_bytes()[:keep])  # a download cut short
     result, printed = _script("""
 import json, modlib
-from modlib.data import get_tokenizer, load_text
+from modlib.training.data import get_tokenizer, load_text
 out = []
 for call in (lambda: modlib.pretrained("gpt2"), lambda: get_tokenizer("EleutherAI/pythia-70m"),
              lambda: load_text()):

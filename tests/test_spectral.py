@@ -116,7 +116,7 @@ def test_runs_on_cuda():
     (torch.ones(5, 4), 7, {}, ValueError, r"'k' must be an int in \[1, 4\]. Got 7 for W of shape "
                                           r"\(5, 4\)"),
     (torch.ones(5, 4), 0, {}, ValueError, r"'k' must be an int >= 1. Got 0"),
-    (torch.ones(5, 4), 2.0, {}, TypeError, r"'k' must be an int. Got float"),
+    (torch.ones(5, 4), 2.0, {}, TypeError, r"'k' must be an int >= 1\. Got float"),
     (torch.zeros(5, 4), 2, {}, ValueError, r"is all zeros"),
     (torch.zeros(5, 4), 1, {}, ValueError, r"is all zeros"),
     (torch.full((5, 4), float("nan")), 2, {}, ValueError, r"has 20 NaN/Inf entries"),

@@ -10,8 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import modlib.exercises
-from modlib.student import colab_url, make_student_notebooks, stub_source
+import modlib.course.exercises
+from modlib.course.student import colab_url, make_student_notebooks, stub_source
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -39,7 +39,7 @@ def _stub_functions(cell: nbformat.NotebookNode) -> dict[str, object]:
 def test_every_master_has_a_student_version():
     assert MASTERS
     for master in MASTERS:
-        assert (STUDENT / master.name).is_file(), "run `python -m modlib.student`"
+        assert (STUDENT / master.name).is_file(), "run `make student`"
 
 
 def test_student_notebooks_are_up_to_date(tmp_path):
@@ -48,7 +48,7 @@ def test_student_notebooks_are_up_to_date(tmp_path):
     for path in written:
         fresh = json.loads(path.read_text())
         stored = json.loads((STUDENT / path.name).read_text())
-        assert fresh == stored, f"{path.name} is stale: run `python -m modlib.student`"
+        assert fresh == stored, f"{path.name} is stale: run `make student`"
 
 
 def test_generation_is_deterministic(tmp_path):
@@ -131,15 +131,15 @@ def _copy_repository_mentions(dst: Path) -> None:
 
 def test_every_mention_of_the_repository_follows_config(tmp_path):
     """Nothing to rewrite in this checkout: notebooks, README and book follow _config.yml."""
-    from modlib.student import sync_repository
+    from modlib.course.student import sync_repository
 
     _copy_repository_mentions(tmp_path)
     assert sync_repository(tmp_path) == []
 
 
 def test_changing_the_repository_in_config_moves_every_mention(tmp_path):
-    """Publishing under another name: edit _config.yml, run `python -m modlib.student`."""
-    from modlib.student import install_source, sync_repository
+    """Publishing under another name: edit _config.yml, run `make student`."""
+    from modlib.course.student import install_source, sync_repository
 
     _copy_repository_mentions(tmp_path)
     config = tmp_path / "_config.yml"

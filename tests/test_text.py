@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from modlib import text as mtext
-from modlib.text import ByteTokenizer, TextData, get_tokenizer, load_text, token_blocks
+from modlib.training.text import ByteTokenizer, TextData, get_tokenizer, load_text, token_blocks
 
 NO_NETWORK = "no network in this test"
 

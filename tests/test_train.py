@@ -6,8 +6,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from modlib import ClusterabilityLoss
-from modlib.models import PaperMLP
-from modlib.train import History, TrainConfig, amp_plan, evaluate, fit, load_checkpoint
+from modlib.training.models import PaperMLP
+from modlib.training.train import History, TrainConfig, amp_plan, evaluate, fit, load_checkpoint
 
 
 def _blobs(n=256, seed=0):
@@ -32,7 +32,7 @@ def _model():
 def test_fit_learns_and_records_history():
     model = _model()
     hist = fit(model, _loader(), config=TrainConfig(epochs=2, lr=3e-3), eval_loader=_loader(),
-               disable=True)
+               progress=False)
     assert len(hist.steps) == 16 and len(hist.epochs) == 2
     assert hist.epochs[-1]["accuracy"] > 0.9
     assert hist.column("task_loss", per="steps")[-1] < hist.column("task_loss", per="steps")[0]
@@ -42,7 +42,7 @@ def test_fit_with_clusterability_loss_makes_layers_modular():
     model = _model()
     loss = ClusterabilityLoss(model, 4)
     cfg = TrainConfig(epochs=6, lr=5e-3, lam=20.0, lam_warmup_steps=8)
-    hist = fit(model, _loader(), config=cfg, loss=loss, eval_loader=_loader(), disable=True)
+    hist = fit(model, _loader(), config=cfg, loss=loss, eval_loader=_loader(), progress=False)
     assert hist.steps[0]["lam"] == pytest.approx(20.0 / 8)  # warm-up
     assert hist.steps[-1]["lam"] == 20.0
     assert "layers" in hist.steps[0] and "layers" not in hist.steps[1]
@@ -62,8 +62,8 @@ def test_progress_bars_per_epoch_only_when_an_epoch_has_several_batches(
 
 def test_same_seed_same_result():
     a, b = _model(), _model()
-    fit(a, _loader(), config=TrainConfig(epochs=1), disable=True)
-    fit(b, _loader(), config=TrainConfig(epochs=1), disable=True)
+    fit(a, _loader(), config=TrainConfig(epochs=1), progress=False)
+    fit(b, _loader(), config=TrainConfig(epochs=1), progress=False)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
 
@@ -72,14 +72,15 @@ def test_resume_is_bit_identical(tmp_path):
     straight = _model()
     loss = ClusterabilityLoss(straight, 4)
     cfg = TrainConfig(epochs=2, checkpoint_dir=str(tmp_path / "a"))
-    fit(straight, _loader(), config=cfg, loss=loss, disable=True)
+    fit(straight, _loader(), config=cfg, loss=loss, progress=False)
 
     first = _model()
     cfg1 = TrainConfig(epochs=1, checkpoint_dir=str(tmp_path / "b"))
-    fit(first, _loader(), config=cfg1, loss=ClusterabilityLoss(first, 4), disable=True)
+    fit(first, _loader(), config=cfg1, loss=ClusterabilityLoss(first, 4), progress=False)
     resumed = _model()
     hist = fit(resumed, _loader(), config=TrainConfig(epochs=2),
-               loss=ClusterabilityLoss(resumed, 4), resume=tmp_path / "b" / "last.pt", disable=True)
+               loss=ClusterabilityLoss(resumed, 4), resume=tmp_path / "b" / "last.pt",
+               progress=False)
     assert len(hist.epochs) == 2 and len(hist.steps) == 16
     for pa, pb in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(pa, pb)
@@ -88,7 +89,7 @@ def test_resume_is_bit_identical(tmp_path):
 def test_checkpoint_holds_config_and_loads_with_weights_only(tmp_path):
     model = _model()
     fit(model, _loader(), config=TrainConfig(epochs=1, checkpoint_dir=str(tmp_path)),
-        disable=True)
+        progress=False)
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt["config"]["epochs"] == 1 and ckpt["epoch"] == 1 and ckpt["step"] == 8
     assert TrainConfig.from_dict(ckpt["config"]) == TrainConfig(epochs=1,
@@ -102,7 +103,7 @@ def test_nan_loss_stops_with_the_step_named():
     with torch.no_grad():
         model.fc1.weight[0, 0] = float("nan")
     with pytest.raises(FloatingPointError, match=r"became nan at step 0 \(epoch 0\)"):
-        fit(model, _loader(), disable=True)
+        fit(model, _loader(), progress=False)
 
 
 def test_max_steps_and_language_model_task():
@@ -112,7 +113,7 @@ def test_max_steps_and_language_model_task():
                           nn.Linear(16, vocab))
     cfg = TrainConfig(task="lm", epochs=5, max_steps=3)
     hist = fit(model, DataLoader(tokens, batch_size=16), config=cfg,
-               eval_loader=DataLoader(tokens, batch_size=16), disable=True)
+               eval_loader=DataLoader(tokens, batch_size=16), progress=False)
     assert len(hist.steps) == 3 and len(hist.epochs) == 1
     assert math.isclose(hist.epochs[0]["perplexity"], math.exp(hist.epochs[0]["eval_loss"]),
                         rel_tol=1e-5)
@@ -140,13 +141,13 @@ def test_other_errors():
     with pytest.raises(ValueError, match=r"Unknown TrainConfig fields: \['nope'\]"):
         TrainConfig.from_dict({"nope": 1})
     with pytest.raises(ValueError, match=r"'loss' was built for another model"):
-        fit(_model(), _loader(), loss=ClusterabilityLoss(_model(), 4), disable=True)
+        fit(_model(), _loader(), loss=ClusterabilityLoss(_model(), 4), progress=False)
     with pytest.raises(ValueError, match=r"'loader' yielded no data"):
         evaluate(_model(), [])
 
 
 def test_world_size_and_main_process_follow_the_launcher(monkeypatch):
-    from modlib.train import is_main_process, world_size
+    from modlib.training.train import is_main_process, world_size
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.delenv("RANK", raising=False)
@@ -178,7 +179,7 @@ def test_fit_uses_a_given_accelerator():
     X, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
     loader = DataLoader(TensorDataset(X, y), batch_size=8)
     acc = Recorder()
-    fit(nn.Linear(4, 2), loader, config=TrainConfig(epochs=2), accelerator=acc, disable=True)
+    fit(nn.Linear(4, 2), loader, config=TrainConfig(epochs=2), accelerator=acc, progress=False)
     assert acc.prepared and acc.backwards == 8
 
 
@@ -276,7 +277,7 @@ def test_fp16_scales_the_loss_and_unscales_before_clipping(scaler_calls):
     model = _model()
     loss = ClusterabilityLoss(model, 4)
     cfg = TrainConfig(epochs=3, lr=3e-3, lam=2.0, precision="fp16", clip_grad=1.0)
-    hist = fit(model, _loader(), config=cfg, loss=loss, eval_loader=_loader(), disable=True)
+    hist = fit(model, _loader(), config=cfg, loss=loss, eval_loader=_loader(), progress=False)
     _trains(model, hist)
     per_step = [c if isinstance(c, str) else c[0] for c in scaler_calls[:5]]
     assert per_step == ["scale", "unscale_", "clip", "step", "update"]
@@ -290,7 +291,7 @@ def test_fp16_scales_the_loss_and_unscales_before_clipping(scaler_calls):
 def test_fp16_without_clipping_still_unscales_through_the_scaler(scaler_calls):
     model = _model()
     cfg = TrainConfig(epochs=3, lr=3e-3, precision="fp16", clip_grad=None)
-    _trains(model, fit(model, _loader(), config=cfg, eval_loader=_loader(), disable=True))
+    _trains(model, fit(model, _loader(), config=cfg, eval_loader=_loader(), progress=False))
     assert scaler_calls[:3] == ["scale", "unscale_", "step"] and scaler_calls[3][0] == "update"
     assert not any(c[0] == "clip" for c in scaler_calls if isinstance(c, tuple))
 
@@ -305,7 +306,7 @@ def test_bf16_fp32_and_auto_on_the_cpu_train_without_a_scaler(precision, monkeyp
     model.register_forward_hook(
         lambda m, i, o: autocast_seen.append((torch.is_autocast_enabled("cpu"), o.dtype)))
     cfg = TrainConfig(epochs=3, lr=3e-3, precision=precision)
-    _trains(model, fit(model, _loader(), config=cfg, eval_loader=_loader(), disable=True))
+    _trains(model, fit(model, _loader(), config=cfg, eval_loader=_loader(), progress=False))
     expected = (True, torch.bfloat16) if precision == "bf16" else (False, torch.float32)
     assert set(autocast_seen[:8]) == {expected}  # the first epoch's 8 training batches ...
     assert set(autocast_seen[8:16]) == {(False, torch.float32)}  # ... its evaluation: fp32
@@ -313,8 +314,8 @@ def test_bf16_fp32_and_auto_on_the_cpu_train_without_a_scaler(precision, monkeyp
 
 def test_auto_on_the_cpu_is_exactly_fp32():
     a, b = _model(), _model()
-    fit(a, _loader(), config=TrainConfig(epochs=1), disable=True)
-    fit(b, _loader(), config=TrainConfig(epochs=1, precision="fp32"), disable=True)
+    fit(a, _loader(), config=TrainConfig(epochs=1), progress=False)
+    fit(b, _loader(), config=TrainConfig(epochs=1, precision="fp32"), progress=False)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
 
@@ -331,7 +332,7 @@ def test_clusterability_loss_stays_float32_outside_autocast(precision):
 
     model = _model()
     fit(model, _loader(), config=TrainConfig(epochs=1, precision=precision),
-        loss=Watched(model, 4), disable=True)
+        loss=Watched(model, 4), progress=False)
     assert set(seen) == {(False, torch.float32)}
     with torch.autocast("cpu", dtype=torch.bfloat16):  # even if called inside autocast
         assert Watched(model, 4)().dtype == torch.float32
@@ -340,25 +341,25 @@ def test_clusterability_loss_stays_float32_outside_autocast(precision):
 def test_fp16_checkpoint_holds_the_scaler_and_resumes_bit_identically(tmp_path):
     straight = _model()
     fit(straight, _loader(), config=TrainConfig(epochs=2, precision="fp16"),
-        loss=ClusterabilityLoss(straight, 4), disable=True)
+        loss=ClusterabilityLoss(straight, 4), progress=False)
     first = _model()
     cfg1 = TrainConfig(epochs=1, precision="fp16", checkpoint_dir=str(tmp_path))
-    fit(first, _loader(), config=cfg1, loss=ClusterabilityLoss(first, 4), disable=True)
+    fit(first, _loader(), config=cfg1, loss=ClusterabilityLoss(first, 4), progress=False)
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt["scaler"]["scale"] >= 1.0 and ckpt["config"]["precision"] == "fp16"
     resumed = _model()
     fit(resumed, _loader(), config=TrainConfig(epochs=2, precision="fp16"),
-        loss=ClusterabilityLoss(resumed, 4), resume=tmp_path / "last.pt", disable=True)
+        loss=ClusterabilityLoss(resumed, 4), resume=tmp_path / "last.pt", progress=False)
     for pa, pb in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(pa, pb)
     fit(first, _loader(), config=TrainConfig(epochs=1, checkpoint_dir=str(tmp_path)),
-        disable=True)
+        progress=False)
     assert load_checkpoint(tmp_path / "last.pt")["scaler"] is None  # fp32: nothing to scale
 
 
 def test_fit_leaves_no_gradients_behind():
     model = _model()
-    fit(model, _loader(), config=TrainConfig(epochs=1), disable=True)
+    fit(model, _loader(), config=TrainConfig(epochs=1), progress=False)
     assert all(p.grad is None for p in model.parameters())
 
 
@@ -386,13 +387,13 @@ def test_an_accelerator_with_its_own_mixed_precision_autocasts_and_clips_itself(
     monkeypatch.setattr(torch.amp, "GradScaler", no_scaler)
     acc = Recorder()
     fit(_model(), _loader(), config=TrainConfig(epochs=1, precision="fp16"), accelerator=acc,
-        disable=True)
+        progress=False)
     assert acc.clipped == 8
 
 
 def test_docstring_examples():
     import doctest
 
-    import modlib.train
+    import modlib.training.train
 
     assert doctest.testmod(modlib.train).failed == 0

@@ -4,7 +4,7 @@ import torch
 
 import modlib
 from modlib import viz
-from modlib.viz import (
+from modlib.course.viz import (
     plot_ablation,
     plot_class_bars,
     plot_history,
@@ -55,7 +55,7 @@ def test_plot_ablation_one_panel_per_model():
 def test_widgets_build_on_the_figures():
     import ipywidgets
 
-    from modlib.widgets import planted_explorer, tradeoff_explorer
+    from modlib.course.widgets import planted_explorer, tradeoff_explorer
 
     rows = [{"k": 4, "lam": 0.0, "accuracy": 0.9, "clusterability": 0.25},
             {"k": 4, "lam": 20.0, "accuracy": 0.88, "clusterability": 0.99}]
@@ -104,7 +104,7 @@ def test_every_explorer_also_offers_a_png_of_its_first_view(monkeypatch):
 
     import IPython.display
 
-    from modlib.widgets import planted_explorer, tradeoff_explorer
+    from modlib.course.widgets import planted_explorer, tradeoff_explorer
 
     rows = [{"k": 4, "lam": 0.0, "accuracy": 0.9, "clusterability": 0.25},
             {"k": 4, "lam": 20.0, "accuracy": 0.88, "clusterability": 0.99}]
@@ -128,7 +128,7 @@ def test_widgets_use_only_what_colabs_ipywidgets_7_7_has():
     import ast
     import inspect
 
-    import modlib.widgets
+    import modlib.course.widgets
 
     tree = ast.parse(inspect.getsource(modlib.widgets))
     used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)

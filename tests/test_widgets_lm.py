@@ -10,8 +10,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from modlib import History, contiguous_partition  # noqa: E402
-from modlib.lm_interp import KINDS, ablate_by_kind, layer_scores  # noqa: E402
-from modlib.widgets import (  # noqa: E402
+from modlib.analysis.lm_interp import KINDS, ablate_by_kind, layer_scores  # noqa: E402
+from modlib.course.widgets import (  # noqa: E402
     lm_layer_explorer,
     plot_kind_ablation,
     plot_layer_scores,
@@ -21,7 +21,7 @@ from modlib.widgets import (  # noqa: E402
 
 ipywidgets = pytest.importorskip("ipywidgets")
 pytest.importorskip("transformers")
-from modlib.models import tiny_gpt2  # noqa: E402
+from modlib.training.models import tiny_gpt2  # noqa: E402
 
 LAYERS = ["transformer.h.0.mlp.c_fc", "transformer.h.1.mlp.c_fc"]
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 import modlib
-import modlib.llm
-from modlib.data import ByteTokenizer
-from modlib.zoo import cache_dir
+import modlib.analysis.llm
+from modlib.training.data import ByteTokenizer
+from modlib.training.zoo import cache_dir
 
 
 @pytest.mark.slow
@@ -42,7 +42,7 @@ def no_hub(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MODLIB_CACHE", str(tmp_path / "modlib"))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr("modlib.text._reachable", lambda url, timeout=0.0: False)
+    monkeypatch.setattr("modlib.training.text._reachable", lambda url, timeout=0.0: False)
 
 
 def test_pythia_stand_in_is_a_gpt_neox(no_hub, capsys):

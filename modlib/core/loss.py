@@ -1,0 +1,202 @@
+"""The clusterability loss: 1 − mean clusterability over chosen layers, with clusters fixed.
+
+Training minimises ``L_task + lam * ClusterabilityLoss(model, k)()`` (Golechha et al. 2025).
+The partition of every layer is fixed before training: contiguous equal blocks aligned along the
+model (training from scratch), or a spectral partition of a pretrained model (fine-tuning).
+Introduced in notebook 03 (training for modularity).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..validate import check_int, check_module
+from .graph import _is_conv1d, aligned_partitions, squared_matrix, weight_layers
+from .partition import Partition
+
+__all__ = ["ClusterabilityLoss"]
+
+
+class _InsideShare(torch.autograd.Function):
+    """C = sum(W² · M) / S, S = sum(W²), with its closed-form gradient 2 W (M − C) / S.
+
+    The mask is given by its factors M = A Bᵀ (one-hot cluster labels of the two sides), so
+    that one thin matmul W² B gives both sums, and one writes (M − C)·2g/S. Autograd of the
+    plain formula makes about ten passes over W and keeps W² and W² · M alive; this makes four
+    (W², W² B; the factor, its product with W) and saves only W, A, B and two scalars.
+    """
+
+    @staticmethod
+    def forward(ctx, W: Tensor, A: Tensor, B: Tensor) -> Tensor:
+        W2 = W.to(A.dtype).square()  # W's layout: (d0, d1[, kh, kw])
+        if W2.ndim > 2:
+            W2 = W2.sum(dim=tuple(range(2, W2.ndim)))  # a conv kernel slice's sum of squares
+        per_cluster = W2 @ B  # (d0, k): mass of each row in each column cluster
+        total, inside = per_cluster.sum(), (per_cluster * A).sum()
+        # An all-zero layer (or one whose squares underflow) has share 0/tiny = 0 and gets
+        # gradient 0. NaN/Inf weights still give NaN: they are never hidden as 0.
+        denom = total.clamp_min(torch.finfo(total.dtype).tiny)
+        share = inside / denom
+        ctx.save_for_backward(W, A, B, share, torch.where(total != 0, 2 / denom, 0))
+        return share
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        W, A, B, share, scale = ctx.saved_tensors
+        coef = grad * scale  # 2g/S
+        # (M − C)·2g/S = [A, 1]·2g/S · [B, −C]ᵀ: one thin matmul writes the (d0, d1) factor
+        a = torch.cat([A, torch.ones_like(A[:, :1])], 1).mul_(coef)  # (d0, k + 1)
+        b = torch.cat([B, (-share).expand(len(B), 1)], 1)  # (d1, k + 1)
+        factor = a @ b.T
+        if W.ndim > 2:  # a conv: broadcast over the kernel slices
+            return (factor.view(*factor.shape, *[1] * (W.ndim - 2)) * W).to(W.dtype), None, None
+        return factor.mul_(W).to(W.dtype), None, None  # in place: a fresh buffer costs a pass
+
+
+def _inside_share(W: Tensor, A: Tensor, B: Tensor) -> Tensor:
+    """Share of the squared mass of ``W`` inside the mask M = A Bᵀ, differentiable in ``W``.
+
+    Sums are taken in ``A.dtype`` (float32 or float64): float16 and bfloat16 weights are read
+    in float32 and get their gradient back in their own dtype.
+
+    Args:
+        W: a layer's weight in its stored layout, (d0, d1) or (d0, d1, kh, kw) for a Conv2d
+            (each kernel slice is one edge, its squared weight the slice's sum of squares).
+        A: (d0, k) one-hot cluster labels of W's first dim (rows, or cols for a Conv1D).
+        B: (d1, k) one-hot cluster labels of W's second dim.
+
+    Returns:
+        A scalar in [0, 1] of dtype ``A.dtype``: 0 for an all-zero ``W``, whose gradient is
+        then 0 (not NaN).
+
+    Example:
+        >>> W = torch.ones(2, 2, requires_grad=True)
+        >>> _inside_share(W, torch.eye(2), torch.eye(2)).backward()
+        >>> W.grad  # 2 W (M − C) / S with M = I, C = 1/2, S = 4
+        tensor([[ 0.2500, -0.2500],
+                [-0.2500,  0.2500]])
+    """
+    return _InsideShare.apply(W, A, B)
+
+
+def _one_hot(labels: Tensor, k: int, dtype: torch.dtype) -> Tensor:
+    """(n, k) one-hot of cluster labels; ``_one_hot(rows) @ _one_hot(cols).T`` is the mask."""
+    return torch.nn.functional.one_hot(labels, k).to(dtype)
+
+
+class ClusterabilityLoss(nn.Module):
+    """``1 − mean clusterability`` of a model's chosen layers, differentiable in their weights.
+
+    The module holds only the cluster masks (as non-persistent buffers, computed once, each
+    as the two one-hot factors of M = rows · colsᵀ), not the model's parameters:
+    ``loss.parameters()`` is empty and ``loss.state_dict()`` adds nothing to a checkpoint.
+    Masks follow the weights' device (and float32/float64 summing dtype) at every call.
+    Backward uses the closed-form gradient 2 W (M − C) / sum(W²) (see :func:`_inside_share`),
+    not autograd of the formula.
+
+    Args:
+        model: the network whose layers are clustered.
+        k: number of clusters per layer.
+        layers: module names of Linear / Conv2d / Conv1D layers; default
+            :func:`modlib.core.graph.default_layers` (every such layer with both sides >= k but the
+            first and last).
+        partitions: ``{name: Partition}``, e.g. from :func:`modlib.spectral_cocluster` of a
+            pretrained model; layers not in it get contiguous aligned blocks
+            (:func:`modlib.core.graph.aligned_partitions`). Its names are clustered even when
+            ``layers`` does not list them.
+
+    Raises:
+        TypeError: ``model`` not an ``nn.Module``, ``k`` not an int.
+        ValueError: unknown layer names, ``k`` larger than a side of a chosen layer, or a
+            partition whose k or shape does not fit its layer.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.Linear(8, 2))
+        >>> loss = ClusterabilityLoss(model, k=2)
+        >>> list(loss.clusterability())
+        ['2']
+        >>> 0 <= float(loss().detach()) <= 1
+        True
+
+    Introduced in notebook 03.
+    """
+
+    def __init__(self, model: nn.Module, k: int, *, layers: list[str] | None = None,
+                 partitions: dict[str, Partition] | None = None) -> None:
+        super().__init__()
+        check_module(model)
+        self.k = check_int(k, "k", minimum=1)
+        partitions = dict(partitions or {})
+        names = list(layers) if layers is not None else None
+        if names is not None:
+            names += [n for n in partitions if n not in names]
+        elif partitions:
+            names = list(partitions)
+        parts = aligned_partitions(model, self.k, names)
+        modules = weight_layers(model)
+        for name, part in partitions.items():
+            shape = tuple(squared_matrix(modules[name]).shape)
+            if part.k != self.k or part.shape != shape:
+                raise ValueError(f"'partitions' entry '{name}' has k={part.k} and shape "
+                                 f"{part.shape}; layer '{name}' needs k={self.k} and shape "
+                                 f"{shape}.")
+            parts[name] = part
+        # A plain list, so that nn.Module does not register the model's layers as ours.
+        self._layers: list[tuple[str, nn.Module]] = [(n, modules[n]) for n in parts]
+        self.partitions = parts
+        for i, (name, module) in enumerate(self._layers):
+            W, part = module.weight, parts[name].to(module.weight.device)
+            rows, cols = (_one_hot(x, self.k, _sum_dtype(W.dtype)) for x in (part.rows, part.cols))
+            # the mask's factors in W's stored layout: a Conv1D stores (n_in, n_out)
+            a, b = (cols, rows) if _is_conv1d(module) else (rows, cols)
+            self.register_buffer(f"mask_a{i}", a, persistent=False)
+            self.register_buffer(f"mask_b{i}", b, persistent=False)
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Names of the clustered layers, in model order."""
+        return [n for n, _ in self._layers]
+
+    @property
+    def layers(self) -> dict[str, nn.Module]:
+        """``{name: module}`` of the clustered layers, in model order (the modules themselves)."""
+        return dict(self._layers)
+
+    def _mask(self, i: int, W: Tensor) -> tuple[Tensor, Tensor]:
+        """The factors of layer i's mask, on W's device in its summing dtype."""
+        dtype = _sum_dtype(W.dtype)
+        out = []
+        for side in "ab":
+            factor = getattr(self, f"mask_{side}{i}")
+            if factor.device != W.device or factor.dtype != dtype:
+                # the model moved or was cast: follow it once, keep the moved copy
+                factor = factor.to(W.device, dtype)
+                setattr(self, f"mask_{side}{i}", factor)
+            out.append(factor)
+        return out[0], out[1]
+
+    def _values(self) -> list[Tensor]:
+        return [_inside_share(m.weight, *self._mask(i, m.weight))
+                for i, (_, m) in enumerate(self._layers)]
+
+    def forward(self) -> Tensor:
+        """``1 − mean clusterability`` over the layers: a differentiable scalar in [0, 1].
+
+        Sums are taken in float32 (float64 for float64 weights), so the result is float32 for
+        float16/bfloat16 models. An all-zero layer counts as clusterability 0, with gradient 0.
+        """
+        return 1 - torch.stack(self._values()).mean()
+
+    @torch.no_grad()
+    def clusterability(self) -> dict[str, float]:
+        """``{layer name: clusterability}`` under the fixed partitions."""
+        return {n: float(v) for (n, _), v in zip(self._layers, self._values(), strict=True)}
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, layers={self.layer_names}"
+
+
+def _sum_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 for float64 weights, float32 for all others (float16 sums overflow at 65504)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32

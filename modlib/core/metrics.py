@@ -1,0 +1,80 @@
+"""Clusterability of a weight matrix under a partition, and what it is to be compared with.
+
+Clusterability C = sum of W_ij² over pairs (i, j) in the same cluster / sum of all W_ij²
+(Golechha et al. 2025). An unstructured matrix scores the partition's chance level
+sum_c p_c q_c (p_c, q_c: shares of rows and columns in cluster c), which is 1/k for equal
+clusters. Introduced in notebook 01; the shuffled-weights null (Filan et al. 2021) in notebook 02.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from torch import Tensor
+
+from ..validate import check_int, check_matrix, check_total
+from .partition import Partition
+
+__all__ = ["clusterability", "chance_level", "random_baseline"]
+
+
+def clusterability(W: Tensor, partition: Partition) -> Tensor:
+    """Share of the squared weight mass that lies inside the clusters.
+
+    Args:
+        W: (n_out, n_in) weight matrix (see :func:`modlib.layer_matrix`).
+        partition: cluster labels for its rows and columns.
+
+    Returns:
+        A scalar tensor in [0, 1], differentiable in ``W``.
+
+    Raises:
+        TypeError: ``W`` not a floating-point tensor.
+        ValueError: ``W`` not 2-D, empty, all zeros, holding NaN/Inf, or of another shape than
+            the partition.
+
+    Example:
+        >>> W = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> float(clusterability(W, Partition(torch.tensor([0, 1]), torch.tensor([0, 1]), 2)))
+        1.0
+
+    Introduced in notebook 01.
+    """
+    check_matrix(W)
+    partition.check_fits(W)
+    W2 = W.square()
+    total = W2.sum()
+    check_total(W, total)
+    return (W2 * partition.to(W.device).mask()).sum() / total
+
+
+def chance_level(partition: Partition) -> float:
+    """Expected clusterability of an unstructured matrix under ``partition``: sum_c p_c q_c.
+
+    p_c and q_c are the shares of rows and of columns in cluster c. Equal clusters give 1/k;
+    lopsided ones give more (all neurons in one cluster give 1). Report clusterability beside it.
+
+    Example:
+        >>> chance_level(Partition(torch.tensor([0, 1]), torch.tensor([0, 1]), 2))
+        0.5
+    """
+    r, c = partition.sizes()
+    n_out, n_in = partition.shape
+    return float((r.double() / n_out * c.double() / n_in).sum())
+
+
+def random_baseline(k: int) -> float:
+    """1/k: the chance level of k equal clusters. Deprecated: use :func:`chance_level`.
+
+    :func:`chance_level` of a partition is the one chance level the course uses: it matches the
+    partition's own cluster sizes, and equals 1/k when they are equal. This name is kept so that
+    older notebooks run; it warns once.
+
+    Example:
+        >>> random_baseline(4)
+        0.25
+    """
+    warnings.warn("modlib.random_baseline(k) is deprecated: use modlib.chance_level(partition), "
+                  "the chance level of the partition's own cluster sizes (1/k for equal clusters).",
+                  DeprecationWarning, stacklevel=2)
+    return 1.0 / check_int(k, "k", minimum=1)

@@ -1,0 +1,388 @@
+"""The paper's experiments, end to end: train a baseline and a modular model, measure both.
+
+``reproduce(name)`` is what ``python -m modlib reproduce NAME`` runs and what the notebooks call.
+Both models start from the same initialisation and see the same batches; the baseline is
+trained with ``lam = 0`` (its clusterability is only watched), the modular model with ``lam``.
+Introduced in notebook 03; CIFAR in 05, modular addition in 06, language models in 07.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..core.graph import layer_matrix
+from ..core.loss import ClusterabilityLoss
+from ..core.metrics import chance_level, clusterability
+from ..core.partition import Partition
+from ..core.spectral import spectral_cocluster
+from ..training import data as mdata
+from ..training.models import MnistCNN, ModAddTransformer, PaperCifarCNN, PaperMLP
+from ..training.profiles import Profile
+from ..training.profiles import profile as get_profile
+from ..training.train import History, TrainConfig, evaluate, fit, is_main_process, world_size
+from ..training.zoo import LABELS
+
+__all__ = ["Experiment", "RunResult", "ExperimentResult", "reproduce", "sweep", "measure",
+           "PAPER"]
+
+Experiment = Literal["mnist", "cifar", "modadd", "llm"]
+
+# The authors' own numbers where the set-up matches ours (PAPER.md, from their code's outputs).
+PAPER: dict[str, dict[str, Any]] = {
+    "cifar": {"source": "authors' code (github.com/7vik/modularity), 10 epochs, k=4, lam=20",
+              "baseline": {"accuracy": 0.654}, "modular": {"accuracy": 0.660,
+                                                           "clusterability": 0.9999}},
+}
+
+
+@dataclass
+class RunResult:
+    """One trained model and what was measured on it."""
+
+    model: nn.Module
+    history: History
+    metrics: dict[str, Any]
+
+
+@dataclass
+class ExperimentResult:
+    """What :func:`reproduce` returns: both runs, their partitions and the ``results.json``."""
+
+    baseline: RunResult
+    modular: RunResult
+    partitions: dict[str, Partition]
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def measure(model: nn.Module, loss: ClusterabilityLoss, *, seed: int = 0) -> dict[str, Any]:
+    """Clusterability of ``model``'s clustered layers, on the training partitions and spectral.
+
+    Returns:
+        dict: ``clusterability`` (mean on the training partitions) and ``chance_level`` (their
+        mean chance level), ``clusterability_spectral`` (mean on each layer's own spectral
+        partition) and ``chance_level_spectral`` (the mean chance level of those), and ``layers``
+        (``{name: {"training": C, "spectral": C}}``).
+    """
+    per_layer: dict[str, dict[str, float]] = {}
+    train_c = loss.clusterability()
+    chances, train_chances = [], [chance_level(p) for p in loss.partitions.values()]
+    for name, module in loss.layers.items():
+        W = layer_matrix(module).detach()
+        part = spectral_cocluster(W, loss.k, seed=seed)
+        chances.append(chance_level(part))
+        per_layer[name] = {"training": train_c[name], "spectral": float(clusterability(W, part))}
+    mean = lambda key: sum(v[key] for v in per_layer.values()) / len(per_layer)  # noqa: E731
+    return {"clusterability": mean("training"),
+            "chance_level": sum(train_chances) / len(train_chances),
+            "clusterability_spectral": mean("spectral"),
+            "chance_level_spectral": sum(chances) / len(chances), "layers": per_layer}
+
+
+@dataclass
+class _Setup:
+    model: nn.Module
+    train_loader: Any
+    test_loader: Any
+    config: TrainConfig
+    layers: list[str] | None
+    source: str  # the data actually used, e.g. 'mnist-5k-offline' or 'wikitext-2'
+    model_label: str  # the model actually used, e.g. 'gpt2' or 'tiny GPT-NeoX stand-in (offline)'
+    metric: str = "accuracy"
+    tokenizer: dict[str, Any] | None = None  # language models: {"name": ..., "vocab_size": ...}
+    partitions: dict[str, Partition] | None = None
+    circuit_label: int | None = None  # image classifiers: the label whose circuit is measured
+
+
+def _image_setup(prof: Profile, seed: int, model_name: str | None, lam: float, cifar: bool
+                 ) -> _Setup:
+    if cifar:
+        d = mdata.load_cifar10(prof.cifar_train, prof.cifar_test, seed=seed)
+        model, layers, epochs = PaperCifarCNN(), ["fc2"], prof.cifar_epochs
+        label = LABELS["cifar-cnn"]
+    else:
+        d = mdata.load_mnist(prof.mnist_train, prof.mnist_test, seed=seed)
+        if model_name == "paper":
+            model, layers, label = PaperMLP(), ["fc2"], LABELS["mnist-mlp"]
+        else:
+            model, layers = MnistCNN(width=prof.width), None
+            label = f"course CNN (MnistCNN, width {prof.width})"
+        epochs = prof.mnist_epochs
+    train, test = mdata.loaders(d, prof.batch_size, seed=seed)
+    # λ reaches its full value halfway through training: features first, then modules
+    cfg = TrainConfig(epochs=epochs, lr=2e-3, lam=lam, lam_warmup_steps=len(train) * epochs // 2,
+                      seed=seed)
+    # the authors measure the circuit of CIFAR's "ship" (label 8); for digits we take 0
+    return _Setup(model, train, test, cfg, layers, d.source, label,
+                  circuit_label=8 if cifar else 0)
+
+
+def _modadd_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool) -> _Setup:
+    d = mdata.modular_addition(prof.modadd_p, train_frac=prof.modadd_train_frac, seed=seed)
+    model = ModAddTransformer(prof.modadd_p)
+    # One full batch, as in the paper: the tensors themselves. A DataLoader would collate the
+    # thousands of pairs one by one every epoch (hours over the gpu profile's 20,000 epochs).
+    train, test = [d.train.tensors], [d.test.tensors]
+    # Nanda et al.'s grokking recipe (AdamW, β2 = 0.98), lr and weight decay from the profile:
+    # the small profiles decay harder, so that they grok in hundreds of epochs, not thousands
+    cfg = TrainConfig(epochs=prof.modadd_epochs, lr=prof.modadd_lr,
+                      weight_decay=prof.modadd_weight_decay, betas=(0.9, 0.98),
+                      lam=lam, lam_warmup_steps=prof.modadd_epochs // 10, seed=seed,
+                      log_every=max(1, prof.modadd_epochs // 200),
+                      precision="fp32")  # grokking is sensitive to the logits' precision
+    layers = ["attn.q", "attn.k", "attn.v", "attn.o", "mlp.fc_in", "mlp.fc_out"]
+    return _Setup(model, train, test, cfg, layers, f"modular-addition-p{prof.modadd_p}",
+                  f"one-layer transformer (ModAddTransformer, p={prof.modadd_p})")
+
+
+_LLM_MODELS = ("gpt2", "pythia", "pythia-70m", "pythia-14m")  # reproduce("llm", model=...)
+
+
+def _llm_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool,
+               model_name: str | None) -> _Setup:
+    from ..analysis.llm import mlp_layers, spectral_partitions
+    from ..training.zoo import pretrained
+
+    name = {"pythia": "pythia-70m", None: prof.llm_model}.get(model_name, model_name)
+    pt = pretrained(name, profile=prof, progress=progress)
+    text = mdata.load_text(prof.text_chars, seed=seed)
+    tok = pt.tokenizer  # the model's own: Pythia's for Pythia, bytes for a stand-in
+    blocks = [mdata.token_blocks(t, tok, prof.llm_seq_len) for t in (text.train, text.validation)]
+    model = pt.model.train()
+    _check_token_ids(blocks, model, pt.label)
+    train = DataLoader(blocks[0], batch_size=prof.llm_batch, shuffle=True,
+                       generator=torch.Generator().manual_seed(seed))
+    test = DataLoader(blocks[1], batch_size=prof.llm_batch)
+    # fine-tuning keeps the clusters that spectral co-clustering finds in the pretrained model
+    parts = spectral_partitions(model, k, mlp_layers(model, "in"), seed=seed,
+                                progress=progress)
+    cfg = TrainConfig(task="lm", epochs=10_000, max_steps=prof.llm_steps,
+                      lr=1e-3 if pt.stand_in else 1e-4, lam=lam,
+                      lam_warmup_steps=prof.llm_steps // 4, seed=seed)
+    tokenizer = {"name": getattr(tok, "name_or_path", type(tok).__name__), "vocab_size": len(tok)}
+    return _Setup(model, train, test, cfg, list(parts), text.source, pt.label,
+                  metric="perplexity", partitions=parts, tokenizer=tokenizer)
+
+
+def _check_token_ids(blocks: list[torch.Tensor], model: nn.Module, label: str) -> None:
+    """Refuse token ids the model has no embedding for (a tokenizer of another model)."""
+    n_embeddings = model.get_input_embeddings().num_embeddings
+    top = max(int(b.max()) for b in blocks)
+    if top >= n_embeddings:
+        raise ValueError(f"The tokenizer gives token id {top}, but {label} embeds only "
+                         f"{n_embeddings} ids: the tokenizer is not the model's own.")
+
+
+def _setup(name: str, prof: Profile, seed: int, model: str | None, k: int, lam: float,
+           progress: bool) -> _Setup:
+    if name in ("mnist", "cifar"):
+        return _image_setup(prof, seed, model, lam, cifar=name == "cifar")
+    if name == "llm":
+        return _llm_setup(prof, seed, k, lam, progress, model)
+    return _modadd_setup(prof, seed, k, lam, progress)
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    """The device to train on: the one asked for, else CUDA when present, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"'device' must name a torch device such as 'cpu' or 'cuda'. Got "
+                         f"{device!r}.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("'device' is CUDA, but no CUDA GPU is available here.")
+    return device
+
+
+def _run(setup: _Setup, init: dict[str, torch.Tensor], k: int, lam: float, seed: int,
+         progress: bool, device: torch.device) -> tuple[RunResult, ClusterabilityLoss]:
+    model = copy.deepcopy(setup.model).to(device)
+    model.load_state_dict(init)
+    generator = getattr(setup.train_loader, "generator", None)
+    if generator is not None:  # every run sees the same batches in the same order
+        generator.manual_seed(seed)
+    loss = ClusterabilityLoss(model, k, layers=setup.layers, partitions=setup.partitions)
+    cfg = TrainConfig(**{**asdict(setup.config), "lam": lam})
+    hist = fit(model, setup.train_loader, config=cfg, loss=loss, eval_loader=setup.test_loader,
+               progress=progress)
+    metrics = evaluate(model, setup.test_loader, task=cfg.task)
+    if cfg.task == "lm":
+        metrics["loss"] = metrics.pop("eval_loss")
+    metrics.update(measure(model, loss, seed=seed))
+    if setup.circuit_label is not None:
+        metrics.update(_interpret(model, loss, setup, seed))
+    return RunResult(model, hist, metrics), loss
+
+
+def _interpret(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: int
+               ) -> dict[str, Any]:
+    """Cluster ablation (specialization beside a random control) and one label's circuit."""
+    from ..analysis.interp import ablate_clusters
+    from ..analysis.patching import circuit, circuit_size, inside_share
+
+    ab = ablate_clusters(model, loss.partitions, setup.test_loader, seed=seed)
+    out: dict[str, Any] = {"specialization": ab.specialization,
+                           "specialization_control": ab.control, "ablation_drop": ab.drop.tolist(),
+                           "circuit_label": setup.circuit_label}
+    X, y = (t.to(next(model.parameters()).device) for t in setup.test_loader.dataset.tensors)
+    with torch.no_grad():  # the circuit that gives the right answer: examples it gets right
+        right = model.eval()(X).argmax(-1) == y
+    chosen = ((y == setup.circuit_label) & right).nonzero().flatten()[:100]
+    try:
+        masks = circuit(model, X[chosen], y[chosen], keep=0.9)
+    except ValueError as e:  # e.g. the model gets this label wrong on average: no circuit
+        out.update(circuit_size=None, circuit_note=str(e))
+    else:
+        out.update(circuit_size=circuit_size(masks),
+                   circuit_inside_share=inside_share(masks, loss.partitions))
+    return out
+
+
+def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int = 4,
+              lam: float = 20.0, seed: int = 0, model: str | None = None,
+              out: str | Path | None = None, progress: bool = True,
+              device: str | torch.device | None = None) -> ExperimentResult:
+    """Train a baseline and a modular model for one of the paper's experiments.
+
+    Args:
+        name: ``"mnist"``, ``"cifar"``, ``"modadd"`` or ``"llm"``.
+        profile: ``"ci"``, ``"cpu"``, ``"gpu"`` or a Profile; default :func:`modlib.profile`.
+        k: clusters per layer.
+        lam: λ of the modular run (the baseline uses 0).
+        seed: seeds data, initialisation and training.
+        model: ``"paper"`` picks the authors' MLP for ``mnist`` (default: the course CNN);
+            for ``llm``, ``"gpt2"``, ``"pythia-70m"`` (or ``"pythia"``) or ``"pythia-14m"``
+            (default: the profile's ``llm_model``, GPT-2 but in the ``cpu`` profile).
+        out: folder for ``results.json`` and the figures; None writes nothing. Started with
+            several processes (``accelerate launch``), only the main process writes.
+        progress: show progress bars.
+        device: where to train; default CUDA when available, else the CPU. Under
+            ``accelerate launch`` each process takes its own GPU.
+
+    Returns:
+        An :class:`ExperimentResult`; ``.results`` is what ``results.json`` holds, including
+        ``model`` and ``data``: the model and data actually used (e.g.
+        ``"EleutherAI/pythia-70m"`` on ``"wikitext-2"``, or ``"tiny GPT-NeoX stand-in
+        (offline)"`` on ``"pydoc-topics-offline"``), and for ``llm`` the ``tokenizer``
+        (``name``, ``vocab_size``): always the model's own.
+
+    Raises:
+        ValueError: unknown experiment, model or device, ``k < 1``, ``lam < 0``; a token id
+            the language model has no embedding for.
+
+    Introduced in notebook 03.
+    """
+    if name not in get_args(Experiment):
+        raise ValueError(f"'name' must be one of {get_args(Experiment)}. Got {name!r}.")
+    allowed = {"mnist": ("cnn", "paper"), "llm": _LLM_MODELS}.get(name, ())
+    if model is not None and model not in allowed:
+        choices = f"one of {allowed}" if allowed else f"None ({name} has one model)"
+        raise ValueError(f"'model' for {name} must be {choices}. Got {model!r}.")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"'k' must be an int >= 1. Got {k!r}.")
+    if lam < 0:
+        raise ValueError(f"'lam' must be >= 0. Got {lam}.")
+    dev = _device(device)
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    setup = _setup(name, prof, seed, model, k, lam, progress)
+    init = copy.deepcopy(setup.model.state_dict())
+    base, _ = _run(setup, init, k, 0.0, seed, progress, dev)
+    modular, loss = _run(setup, init, k, lam, seed, progress, dev)
+    results = {"experiment": name, "profile": prof.name, "model": setup.model_label,
+               "data": setup.source, **({"tokenizer": setup.tokenizer} if setup.tokenizer else {}),
+               "k": k, "lam": lam, "seed": seed, "seconds": round(time.perf_counter() - start, 1),
+               "device": str(dev), "processes": world_size(),
+               "layers": loss.layer_names,
+               "baseline": base.metrics, "modular": modular.metrics}
+    if name in PAPER:
+        results["paper"] = PAPER[name]
+    result = ExperimentResult(base, modular, loss.partitions, results)
+    if out is not None and is_main_process():
+        _write(result, Path(out), setup.metric, k)
+    return result
+
+
+def sweep(name: Experiment, *, lams: list[float] = (20.0,), ks: list[int] = (4,),
+          profile: str | Profile | None = None, seed: int = 0, model: str | None = None,
+          progress: bool = True, device: str | torch.device | None = None
+          ) -> list[dict[str, Any]]:
+    """Modular runs over a grid of λ and k, all from one initialisation: the trade-off.
+
+    Args:
+        name: the experiment (as :func:`reproduce`).
+        lams: values of λ (0 gives the baseline).
+        ks: values of k.
+        profile, seed, model, device: as :func:`reproduce`.
+        progress: a progress bar over the runs.
+
+    Returns:
+        One dict per run: ``k``, ``lam``, the test metrics, ``clusterability``,
+        ``chance_level`` (of the training partitions' sizes), ``clusterability_spectral`` and
+        ``chance_level_spectral``.
+
+    Introduced in notebook 03.
+    """
+    from tqdm.auto import tqdm
+
+    dev = _device(device)
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    torch.manual_seed(seed)
+    setup = _setup(name, prof, seed, model, min(ks), max(lams), progress)
+    init = copy.deepcopy(setup.model.state_dict())
+    rows = []
+    for k, lam in tqdm([(k, lam) for k in ks for lam in lams], desc="runs", disable=not progress):
+        run, _ = _run(setup, init, k, lam, seed, False, dev)
+        rows.append({"k": k, "lam": lam,
+                     **{key: v for key, v in run.metrics.items() if key != "layers"}})
+    return rows
+
+
+def _write(result: ExperimentResult, out: Path, metric: str, k: int) -> None:
+    """results.json, the weight matrices of both models, and the training curves.
+
+    Every figure's title says which model and which data were actually used.
+    """
+    import matplotlib.pyplot as plt
+
+    from .viz import plot_ablation, plot_history, plot_weight_grid
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result.results, indent=2) + "\n")
+    used = f"{result.results['model']} on {result.results['data']}"
+    parts = result.partitions
+    for run_name, run in (("baseline", result.baseline), ("modular", result.modular)):
+        modules = dict(run.model.named_modules())
+        weights = {n: layer_matrix(modules[n]).detach() for n in parts}
+        fig = plot_weight_grid(weights, parts,
+                               suptitle=f"{run_name}: weights in cluster order\n{used}")
+        fig.savefig(out / f"weights_{run_name}.png", dpi=110)
+        plt.close(fig)
+    if "ablation_drop" in result.baseline.metrics:
+        fig = plot_ablation({run: torch.tensor(getattr(result, run).metrics["ablation_drop"])
+                             for run in ("baseline", "modular")})
+        fig.suptitle(used, fontsize=9)
+        fig.savefig(out / "ablation.png", dpi=110)
+        plt.close(fig)
+    fig = plot_history({"baseline": result.baseline.history, "modular": result.modular.history},
+                       metric=metric, k=k)
+    title = used
+    paper = result.results.get("paper")
+    if paper:  # the authors' numbers beside ours, where the set-up matches
+        title += (f"\nauthors: accuracy {paper['baseline']['accuracy']:.3f} baseline vs "
+                  f"{paper['modular']['accuracy']:.3f} modular at clusterability "
+                  f"{paper['modular']['clusterability']} ({paper['source']})")
+    fig.suptitle(title, fontsize=8)
+    fig.savefig(out / "curves.png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,359 @@
+"""Figures of the course, all matplotlib; the widgets in notebooks build on these.
+
+Every function draws on a given ``ax`` (or a new figure) and returns the figure, so notebooks
+can compose them and the command line can save them. Introduced in notebooks 01, 03 and 04.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+import matplotlib.pyplot as plt
+import torch
+from torch import Tensor
+
+from ..core.metrics import chance_level, clusterability
+from ..core.partition import Partition
+from ..training.train import History
+
+__all__ = ["plot_weights", "plot_weight_grid", "plot_history", "plot_bipartite",
+           "plot_tradeoff", "plot_null", "plot_ablation", "plot_class_bars", "plot_overlaps",
+           "glue"]
+
+
+def _new_ax(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    return fig, ax
+
+
+def plot_weights(W: Tensor, partition: Partition | None = None, *, ax: Axes | None = None,
+                 title: str | None = None) -> Figure:
+    """|W| as an image, rows and columns in cluster order, cluster blocks outlined.
+
+    Args:
+        W: (n_out, n_in) weights.
+        partition: clusters to order by; None shows W as it is.
+        ax: axes to draw on (default: a new figure).
+        title: the title; by default the clusterability and its chance level.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> from modlib.core.partition import contiguous_partition
+        >>> W = torch.randn(12, 8)
+        >>> fig = plot_weights(W, contiguous_partition(12, 8, 2))
+
+    Introduced in notebook 01.
+    """
+    fig, ax = _new_ax(ax)
+    W = W.detach().float().cpu()
+    A = (partition.to("cpu").permute(W) if partition is not None else W).abs()
+    vmax = float(torch.quantile(A.flatten()[:1_000_000], 0.99)) or float(A.max()) or 1.0
+    ax.imshow(A.numpy(), cmap="Greys", vmin=0, vmax=vmax, aspect="auto", interpolation="nearest")
+    if partition is not None:
+        rows, cols = (s.cpu().tolist() for s in partition.sizes())
+        r0 = c0 = 0
+        for nr, nc in zip(rows, cols, strict=True):
+            if nr and nc:
+                ax.add_patch(matplotlib.patches.Rectangle(
+                    (c0 - 0.5, r0 - 0.5), nc, nr, fill=False, edgecolor="tab:red", lw=1.2))
+            r0, c0 = r0 + nr, c0 + nc
+        if title is None:
+            title = (f"C = {float(clusterability(W, partition)):.3f} "
+                     f"(chance {chance_level(partition):.3f})")
+    ax.set(title=title or "", xlabel="input neuron", ylabel="output neuron")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig
+
+
+def plot_weight_grid(weights: Mapping[str, Tensor], partitions: Mapping[str, Partition],
+                     *, suptitle: str | None = None) -> Figure:
+    """One :func:`plot_weights` panel per layer, side by side.
+
+    Args:
+        weights: ``{layer name: W}``.
+        partitions: ``{layer name: Partition}`` with the same names.
+        suptitle: a title over all panels.
+
+    Returns:
+        The figure.
+    """
+    n = len(weights)
+    if n == 0:
+        raise ValueError("'weights' is empty: nothing to plot.")
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), layout="constrained", squeeze=False)
+    for ax, (name, W) in zip(axes[0], weights.items(), strict=True):
+        plot_weights(W, partitions.get(name), ax=ax)
+        ax.set_title(f"{name}\n{ax.get_title()}", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_history(histories: Mapping[str, History], *, metric: str = "accuracy",
+                 k: int | None = None, axes: Sequence[Axes] | None = None) -> Figure:
+    """Training curves: ``metric`` per epoch, and mean clusterability per step.
+
+    Args:
+        histories: ``{run name: History}``, e.g. ``{"baseline": h0, "modular": h1}``.
+        metric: the per-epoch key to plot on the left (``accuracy``, ``perplexity`` …).
+        k: draws the 1/k line on the clusterability panel when given.
+        axes: two axes to draw on (default: a new figure).
+
+    Returns:
+        The figure.
+
+    Introduced in notebook 03.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    else:
+        fig = axes[0].figure
+    for name, h in histories.items():
+        values = h.column(metric)
+        if values:
+            axes[0].plot(range(1, len(values) + 1), values, marker="o", label=name)
+        steps = [r for r in h.steps if "clusterability" in r]
+        if steps:
+            axes[1].plot([r["step"] for r in steps], [r["clusterability"] for r in steps],
+                         label=name)
+    if k is not None:
+        axes[1].axhline(1 / k, color="grey", ls="--", lw=1, label="1/k")
+    axes[0].set(xlabel="epoch", ylabel=metric, title=metric)
+    axes[1].set(xlabel="step", ylabel="mean clusterability", ylim=(0, 1.02),
+                title="clusterability of the clustered layers")
+    for ax in axes[:2]:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    return fig
+
+
+def plot_bipartite(W: Tensor, partition: Partition | None = None, *, ax: Axes | None = None
+                   ) -> Figure:
+    """A small layer drawn as its bipartite graph: inputs left, outputs right, edge opacity
+    ∝ |W_ij|, neurons coloured by cluster.
+
+    Args:
+        W: (n_out, n_in) weights; meant for small layers (up to a few dozen neurons a side).
+        partition: colours neurons by cluster and sorts them by cluster.
+        ax: axes to draw on (default: a new figure).
+
+    Returns:
+        The figure.
+
+    Introduced in notebook 01.
+    """
+    fig, ax = _new_ax(ax, (4, 4))
+    W = W.detach().float().cpu()
+    if partition is not None:
+        W = partition.to("cpu").permute(W)
+        rows, cols = (torch.sort(x).values for x in (partition.rows.cpu(), partition.cols.cpu()))
+    else:
+        rows, cols = torch.zeros(W.shape[0], dtype=torch.long), torch.zeros(W.shape[1],
+                                                                              dtype=torch.long)
+    n_out, n_in = W.shape
+    y_out = torch.linspace(1, 0, n_out) if n_out > 1 else torch.tensor([0.5])
+    y_in = torch.linspace(1, 0, n_in) if n_in > 1 else torch.tensor([0.5])
+    A = W.abs() / W.abs().max().clamp_min(1e-12)
+    for i in range(n_out):
+        for j in range(n_in):
+            ax.plot([0, 1], [float(y_in[j]), float(y_out[i])], color="k",
+                    alpha=float(A[i, j]) ** 1.5 * 0.8, lw=0.8)
+    colours = plt.get_cmap("tab10")
+    ax.scatter([0] * n_in, y_in, c=[colours(int(c) % 10) for c in cols], s=60, zorder=3)
+    ax.scatter([1] * n_out, y_out, c=[colours(int(c) % 10) for c in rows], s=60, zorder=3)
+    ax.set(xlim=(-0.2, 1.2), xticks=[0, 1], xticklabels=["input neurons", "output neurons"],
+           yticks=[])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    return fig
+
+
+def plot_tradeoff(rows: Sequence[Mapping[str, float]], *, metric: str = "accuracy",
+                  ax: Axes | None = None) -> Figure:
+    """Accuracy (or ``metric``) against clusterability, one point per run, labelled by λ.
+
+    Args:
+        rows: what :func:`modlib.course.experiments.sweep` returns.
+        metric: the key on the y axis.
+        ax: axes to draw on.
+
+    Returns:
+        The figure.
+
+    Introduced in notebook 03.
+    """
+    fig, ax = _new_ax(ax, (5, 3.6))
+    for k in sorted({r["k"] for r in rows}):
+        sub = sorted((r for r in rows if r["k"] == k), key=lambda r: r["lam"])
+        ax.plot([r["clusterability"] for r in sub], [r[metric] for r in sub], marker="o",
+                label=f"k = {k}")
+        for r in sub:
+            ax.annotate(f"λ={r['lam']:g}", (r["clusterability"], r[metric]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.axvline(1 / k, color="grey", ls=":", lw=1)
+    ax.set(xlabel="clusterability (dotted: 1/k)", ylabel=metric,
+           title=f"{metric} against clusterability")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_null(tests: Mapping[str, Any], *, ax: Axes | None = None) -> Figure:
+    """Per layer: clusterability of the spectral partition, its chance level, and the range of
+    the shuffled-weights null, with the p-value above each layer.
+
+    Args:
+        tests: ``{layer name: ShuffleTest}`` from :func:`modlib.shuffle_test`.
+        ax: axes to draw on.
+
+    Returns:
+        The figure.
+
+    Introduced in notebook 02.
+    """
+    fig, ax = _new_ax(ax, (1.6 * len(tests) + 2, 3.6))
+    x = range(len(tests))
+    obs = [t.observed for t in tests.values()]
+    ax.bar(x, obs, width=0.6, color="tab:blue", label="spectral partition")
+    for i, t in enumerate(tests.values()):
+        ax.plot([i - 0.3, i + 0.3], [t.chance_level] * 2, color="k", ls="--", lw=1.2,
+                label="chance level" if i == 0 else None)
+        ax.plot([i, i], [min(t.null), max(t.null)], color="tab:orange", lw=5, alpha=0.8,
+                label="shuffled weights (range)" if i == 0 else None)
+        ax.annotate(f"p = {t.p_value:.2g}", (i, max(t.observed, max(t.null)) + 0.02),
+                    ha="center", fontsize=8)
+    ax.set_xticks(list(x), list(tests), fontsize=8)
+    ax.set(ylabel="clusterability", ylim=(0, 1.05), title="trained layers against chance")
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def plot_ablation(drops: Mapping[str, Tensor], *, classes: Sequence[str] | None = None,
+                  ylabel: str = "cluster removed") -> Figure:
+    """Heatmaps of class-wise accuracy drops when each cluster is ablated, one per model.
+
+    Args:
+        drops: ``{model name: (k, n_classes) accuracy drops}`` from
+            :func:`modlib.analysis.interp.ablate_clusters`.
+        classes: class names for the x axis (default 0..n_classes-1).
+        ylabel: what a row is: ``"cluster removed"`` (OFF ablation) or ``"cluster kept"`` (ON).
+
+    Returns:
+        The figure.
+
+    Introduced in notebook 04.
+    """
+    if not drops:
+        raise ValueError("'drops' is empty: nothing to plot.")
+    fig, axes = plt.subplots(1, len(drops), figsize=(4.2 * len(drops), 2.8),
+                             layout="constrained", squeeze=False)
+    vmax = max(float(d.abs().max()) for d in drops.values()) or 1.0
+    for ax, (name, d) in zip(axes[0], drops.items(), strict=True):
+        im = ax.imshow(d.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
+        n_classes = d.shape[1]
+        ax.set_xticks(range(n_classes), classes or [str(c) for c in range(n_classes)],
+                      fontsize=7)
+        ax.set_yticks(range(d.shape[0]))
+        ax.set(xlabel="class", ylabel=ylabel, title=f"{name}: accuracy drop")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
+    return fig
+
+
+def plot_class_bars(values: Mapping[str, Sequence[float] | Tensor], *, ylabel: str,
+                    classes: Sequence[str] | None = None, ax: Axes | None = None,
+                    title: str | None = None) -> Figure:
+    """One group of bars per class, one bar per model: e.g. each class's circuit size.
+
+    Args:
+        values: ``{model name: one value per class}``, all of the same length.
+        ylabel: what the values are.
+        classes: class names for the x axis (default 0..n_classes-1).
+        ax: axes to draw on (default: a new figure).
+        title: the title (default ``ylabel``).
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: empty ``values``, or models with different numbers of classes.
+
+    Example:
+        >>> fig = plot_class_bars({"a": [0.1, 0.2], "b": [0.3, 0.1]}, ylabel="circuit size")
+
+    Introduced in notebook 04.
+    """
+    lengths = {name: len(v) for name, v in values.items()}
+    if not lengths or len(set(lengths.values())) != 1 or not min(lengths.values()):
+        raise ValueError(f"'values' must hold at least one model, each with one value per "
+                         f"class, all the same length. Got lengths {lengths}.")
+    n = next(iter(lengths.values()))
+    fig, ax = _new_ax(ax, (max(5.0, 0.55 * n + 1.5), 3.2))
+    width = 0.8 / len(values)
+    for i, (name, v) in enumerate(values.items()):
+        heights = [float(x) for x in v]
+        ax.bar([c + (i - (len(values) - 1) / 2) * width for c in range(n)], heights,
+               width=width, label=name)
+    ax.set_xticks(range(n), classes or [str(c) for c in range(n)], fontsize=8)
+    ax.set(xlabel="class", ylabel=ylabel, title=title or ylabel)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_overlaps(overlaps: Mapping[str, Tensor], *, classes: Sequence[str] | None = None
+                  ) -> Figure:
+    """Heatmaps of the Jaccard overlap between classes' circuits, one panel per model.
+
+    Args:
+        overlaps: ``{model name: (n, n) overlaps in [0, 1]}``, e.g. from
+            :func:`modlib.analysis.circuits.jaccard_matrix`.
+        classes: class names for both axes (default 0..n-1).
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: empty ``overlaps``, or a matrix that is not square.
+
+    Example:
+        >>> fig = plot_overlaps({"model": torch.eye(3)})
+
+    Introduced in notebook 04.
+    """
+    if not overlaps:
+        raise ValueError("'overlaps' is empty: nothing to plot.")
+    shapes = {name: tuple(J.shape) for name, J in overlaps.items()}
+    if any(len(s) != 2 or s[0] != s[1] for s in shapes.values()):
+        raise ValueError(f"'overlaps' must hold square (n, n) matrices. Got shapes {shapes}.")
+    fig, axes = plt.subplots(1, len(overlaps), figsize=(3.6 * len(overlaps), 3.2),
+                             layout="constrained", squeeze=False)
+    for ax, (name, J) in zip(axes[0], overlaps.items(), strict=True):
+        im = ax.imshow(J.detach().float().cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
+        labels = classes or [str(c) for c in range(J.shape[0])]
+        ax.set_xticks(range(J.shape[0]), labels, fontsize=7)
+        ax.set_yticks(range(J.shape[0]), labels, fontsize=7)
+        ax.set(xlabel="class", ylabel="class", title=f"{name}: circuit overlap")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="Jaccard")
+    return fig
+
+
+def glue(name: str, value: Any, *, display: bool = False) -> None:
+    """Make ``value`` quotable in the book's prose as ``{glue:text}`name```.
+
+    Uses myst-nb's ``glue`` when it is installed (the book build) and does nothing otherwise
+    (e.g. in Colab), so notebooks run everywhere.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return
+    _glue(name, value, display=display)

@@ -1,0 +1,241 @@
+"""The "pretrained" models the notebooks start from: loaded from a cache, or trained once.
+
+``pretrained(name)`` trains a baseline model deterministically (no clusterability loss), caches
+it under ``$MODLIB_CACHE`` (default ``~/.cache/modlib``), and loads it from there next time with
+``torch.load(..., weights_only=True)``. For ``"gpt2"`` it is the real GPT-2 with its own
+tokenizer, from the Hugging Face cache or the Hub, in float32 (the Hub's Pythia is stored in
+float16, which fine-tuning turns into NaN); only when the Hub cannot be reached and the model
+is not cached, a small GPT-2-architecture model trained here on the offline text with a
+byte-level tokenizer, labelled a stand-in; likewise ``"pythia-70m"`` and ``"pythia-14m"`` with
+a small GPT-NeoX.
+Introduced in notebook 02.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import torch
+from torch import nn
+
+from . import data as mdata
+from .models import MnistCNN, PaperCifarCNN, PaperMLP, tiny_gpt2, tiny_gpt_neox
+from .profiles import Profile
+from .profiles import profile as get_profile
+from .text import _HUB_NAMES, ByteTokenizer, _from_hub, _say, _Unreachable
+from .train import TrainConfig, _save_atomic, evaluate, fit
+
+__all__ = ["Pretrained", "pretrained", "cache_dir"]
+
+Name = Literal["mnist-cnn", "mnist-mlp", "cifar-cnn", "gpt2", "pythia-70m", "pythia-14m"]
+# bump a recipe's version when it changes, so that old cache entries are not reused
+# 2: the stand-ins always use the byte tokenizer
+_VERSIONS = {"gpt2": 2, "pythia-70m": 2, "pythia-14m": 2}
+# How results, figures and notebooks name each image model of the zoo.
+LABELS = {"mnist-cnn": "course CNN (MnistCNN)", "mnist-mlp": "authors' MLP (PaperMLP)",
+          "cifar-cnn": "authors' CIFAR CNN (PaperCifarCNN)"}
+
+
+@dataclass
+class Pretrained:
+    """A pretrained model, its tokenizer, and where they came from.
+
+    Attributes:
+        model: the network, in eval mode, on the CPU.
+        name: the name it was asked for.
+        source: the data (or hub model) it came from, e.g. ``"mnist-5k-offline"`` or
+            ``"EleutherAI/pythia-70m"``.
+        metrics: test metrics measured when it was trained (accuracy or perplexity).
+        stand_in: True when it replaces a model that could not be downloaded.
+        extra: anything else the recipe records (e.g. the tokenizer's vocabulary size).
+        tokenizer: a language model's own tokenizer (the Hub's for a Hub model, a
+            :class:`modlib.training.data.ByteTokenizer` for a stand-in); None for image models.
+        label: what the model is, for results and figure titles: the Hub id (``"gpt2"``),
+            ``"tiny GPT-NeoX stand-in (offline)"``, ``"course CNN (MnistCNN)"`` ...
+    """
+
+    model: nn.Module
+    name: str
+    source: str
+    metrics: dict[str, float]
+    stand_in: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None
+    label: str = ""
+
+
+def cache_dir() -> Path:
+    """``$MODLIB_CACHE``, else ``~/.cache/modlib``."""
+    return Path(os.environ.get("MODLIB_CACHE") or "~/.cache/modlib").expanduser()
+
+
+def _image_model(name: str, prof: Profile, progress: bool) -> tuple[nn.Module, dict[str, Any]]:
+    cifar = name == "cifar-cnn"
+    if cifar:
+        d = mdata.load_cifar10(prof.cifar_train, prof.cifar_test)
+        model, epochs = PaperCifarCNN(), prof.cifar_epochs
+    else:
+        d = mdata.load_mnist(prof.mnist_train, prof.mnist_test)
+        model = MnistCNN(width=prof.width) if name == "mnist-cnn" else PaperMLP()
+        epochs = prof.mnist_epochs
+    train, test = mdata.loaders(d, prof.batch_size)
+    model.to(_train_device())
+    fit(model, train, config=TrainConfig(epochs=epochs, lr=2e-3), progress=progress)
+    meta = {"source": d.source, "metrics": evaluate(model, test), "stand_in": "standin" in d.source,
+            "init": {"width": prof.width} if name == "mnist-cnn" else {}}
+    return model, meta
+
+
+def _train_device() -> torch.device:
+    """Where the baselines are trained: CUDA when present (returned on the CPU either way)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+_HUB = {"gpt2": ("gpt2", "GPT-2", tiny_gpt2),
+        "pythia-70m": ("EleutherAI/pythia-70m", "GPT-NeoX", tiny_gpt_neox),
+        "pythia-14m": ("EleutherAI/pythia-14m", "GPT-NeoX", tiny_gpt_neox)}
+_TEXTS = {"wikitext-2": "WikiText-2", "pydoc-topics-offline": "Python's help texts"}
+
+
+def _dtype_kwarg() -> str:
+    """``from_pretrained``'s dtype argument: ``dtype`` from transformers 4.56, ``torch_dtype``
+    before (and deprecated after)."""
+    import transformers
+
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def _hub_model(name: str, dtype: torch.dtype) -> Pretrained:
+    """The real model and its own tokenizer, from the Hugging Face cache or the Hub, in
+    ``dtype``; raises ``_Unreachable`` when neither has them."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    hub_id = _HUB[name][0]
+    kwargs = {_dtype_kwarg(): dtype}
+    model = _from_hub(hub_id, lambda **more: AutoModelForCausalLM.from_pretrained(
+        hub_id, **kwargs, **more))
+    tokenizer = _from_hub(hub_id, lambda **more: AutoTokenizer.from_pretrained(hub_id, **more))
+    model.to(dtype).eval()  # whatever the checkpoint's dtype, never silently float16
+    return Pretrained(model, name, hub_id, {}, False, {"hub": True}, tokenizer, hub_id)
+
+
+def _language_model(name: str, prof: Profile, progress: bool, why: str
+                    ) -> tuple[nn.Module, dict[str, Any]]:
+    """A small model of the same architecture, trained here with a byte-level tokenizer."""
+    text = mdata.load_text(prof.text_chars)
+    _say_stand_in(name, why, "training a", text.source)
+    tok = ByteTokenizer()  # a stand-in has no tokenizer of its own to download either
+    train = mdata.token_blocks(text.train, tok, prof.llm_seq_len)
+    val = mdata.token_blocks(text.validation, tok, prof.llm_seq_len)
+    model = _HUB[name][2](tok.vocab_size, n_positions=prof.llm_seq_len).to(_train_device())
+    loader = torch.utils.data.DataLoader(train, batch_size=prof.llm_batch, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))
+    cfg = TrainConfig(task="lm", lr=1e-3, epochs=10_000, max_steps=4 * prof.llm_steps)
+    fit(model, loader, config=cfg, progress=progress)
+    metrics = evaluate(model, torch.utils.data.DataLoader(val, batch_size=prof.llm_batch),
+                       task="lm")
+    init = {"vocab_size": tok.vocab_size, "n_positions": prof.llm_seq_len}
+    return model, {"source": f"tiny-{name}-standin-on-{text.source}", "metrics": metrics,
+                   "stand_in": True, "init": init, "text": text.source}
+
+
+def _say_stand_in(name: str, why: str, verb: str, text_source: str | None) -> None:
+    hub_id, arch, _ = _HUB[name]
+    _say(f"{_HUB_NAMES[hub_id]}: {why}, {verb} small {arch}-architecture stand-in with a "
+         f"byte-level tokenizer on {_TEXTS.get(text_source, 'the offline text')} instead.",
+         who="modlib.zoo")
+
+
+def _rebuild(name: str, meta: dict[str, Any]) -> nn.Module:
+    init = meta.get("init", {})
+    if name in _HUB:
+        return _HUB[name][2](init["vocab_size"], n_positions=init["n_positions"])
+    return {"mnist-cnn": lambda: MnistCNN(**init), "mnist-mlp": PaperMLP,
+            "cifar-cnn": PaperCifarCNN}[name]()
+
+
+def _check_dtype(dtype: object) -> torch.dtype:
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"'dtype' must be a torch.dtype such as torch.float32. "
+                        f"Got {type(dtype).__name__}.")
+    if not dtype.is_floating_point:
+        raise ValueError(f"'dtype' must be a floating-point torch.dtype. Got {dtype}.")
+    return dtype
+
+
+def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bool = True,
+               retrain: bool = False, dtype: torch.dtype = torch.float32) -> Pretrained:
+    """A baseline model trained without the clusterability loss: cached, or trained once.
+
+    ``"gpt2"``, ``"pythia-70m"`` and ``"pythia-14m"`` are the real models with their own
+    tokenizers, from the Hugging Face cache (``$HF_HOME``) or the Hub. Only when the Hub cannot
+    be reached and the model is not cached, one line says so and a small model of the same
+    architecture is trained here (once; then cached) with a
+    :class:`modlib.training.data.ByteTokenizer`.
+
+    Args:
+        name: ``"mnist-cnn"`` (the course CNN), ``"mnist-mlp"`` (the authors' MLP),
+            ``"cifar-cnn"`` (the authors' CIFAR CNN), ``"gpt2"``, ``"pythia-70m"`` or
+            ``"pythia-14m"`` (the Hugging Face models, or small stand-ins of the same
+            architecture trained here).
+        profile: sizes of the training run (default :func:`modlib.profile`); each profile
+            has its own cache entry.
+        progress: show progress bars while training.
+        retrain: train again even if a cached model exists (Hub models are not retrained).
+        dtype: the parameters' dtype. Checkpoints load in float32 unless another is asked
+            for, whatever dtype they are stored in (the Hub's Pythia is float16).
+
+    Returns:
+        A :class:`Pretrained` with the model in eval mode on the CPU; ``.tokenizer`` is the
+        language model's own tokenizer, ``.label`` says which model it is.
+
+    Raises:
+        ValueError: an unknown name, or a dtype that is not floating point.
+        TypeError: ``dtype`` is not a torch.dtype.
+        OSError: the model is in the Hugging Face cache, but a cached file cannot be read (the
+            message names it).
+
+    Example:
+        >>> pt = pretrained("mnist-cnn", profile="ci")  # doctest: +SKIP
+        >>> pt.source, round(pt.metrics["accuracy"], 2)  # doctest: +SKIP
+        ('mnist-5k-offline', 0.9)
+
+    Introduced in notebook 02.
+    """
+    if name not in get_args(Name):
+        raise ValueError(f"'name' must be one of {get_args(Name)}. Got {name!r}.")
+    dtype = _check_dtype(dtype)
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    why = ""
+    if name in _HUB:
+        try:
+            return _hub_model(name, dtype)
+        except _Unreachable as exc:
+            why = str(exc)
+    path = cache_dir() / "pretrained" / f"{name}-{prof.name}-v{_VERSIONS.get(name, 1)}.pt"
+    if path.exists() and not retrain:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        meta = saved["meta"]
+        model = _rebuild(name, meta)
+        model.load_state_dict(saved["state_dict"])
+        if name in _HUB:
+            _say_stand_in(name, why, "using the", meta.get("text"))
+    else:
+        torch.manual_seed(0)  # the same baseline on every machine
+        if name in _HUB:
+            model, meta = _language_model(name, prof, progress, why)
+        else:
+            model, meta = _image_model(name, prof, progress)
+        model.cpu()
+        _save_atomic({"state_dict": model.state_dict(), "meta": meta}, path)
+    model.to(dtype).eval()
+    extra = {k: v for k, v in meta.items() if k not in ("source", "metrics", "stand_in")}
+    if name in _HUB:
+        return Pretrained(model.cpu(), name, meta["source"], meta["metrics"], True, extra,
+                          ByteTokenizer(), f"tiny {_HUB[name][1]} stand-in (offline)")
+    return Pretrained(model.cpu(), name, meta["source"], meta["metrics"], meta["stand_in"],
+                      extra, None, LABELS[name])
