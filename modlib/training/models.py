@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from ..validate import check_int
+from ..validate import check_int, describe
 
 if TYPE_CHECKING:
     from transformers import GPT2LMHeadModel
@@ -36,6 +36,10 @@ class MnistCNN(nn.Module):
             sizes are ``8 * width`` and ``4 * width``.
         n_classes: number of output classes.
 
+    Raises:
+        TypeError: a size that is not an int.
+        ValueError: a size < 1.
+
     Example:
         >>> MnistCNN()(torch.zeros(2, 1, 28, 28)).shape
         torch.Size([2, 10])
@@ -43,8 +47,8 @@ class MnistCNN(nn.Module):
 
     def __init__(self, width: int = 16, n_classes: int = 10) -> None:
         super().__init__()
-        if width < 1:
-            raise ValueError(f"'width' must be an int >= 1. Got {width!r}.")
+        check_int(width, "width", minimum=1)
+        check_int(n_classes, "n_classes", minimum=1)
         self.conv1 = nn.Conv2d(1, width, 3, padding=1)
         self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
         self.fc1 = nn.Linear(2 * width * 7 * 7, 8 * width)
@@ -63,6 +67,14 @@ class MnistCNN(nn.Module):
 class PaperMLP(nn.Module):
     """The authors' MNIST MLP: 784→64→64→64→10, ReLU, no biases.
 
+    Args:
+        hidden: units of each of the three hidden layers.
+        n_classes: number of output classes.
+
+    Raises:
+        TypeError: a size that is not an int.
+        ValueError: a size < 1.
+
     Example:
         >>> PaperMLP()(torch.zeros(2, 1, 28, 28)).shape
         torch.Size([2, 10])
@@ -70,6 +82,8 @@ class PaperMLP(nn.Module):
 
     def __init__(self, hidden: int = 64, n_classes: int = 10) -> None:
         super().__init__()
+        check_int(hidden, "hidden", minimum=1)
+        check_int(n_classes, "n_classes", minimum=1)
         self.fc1 = nn.Linear(784, hidden, bias=False)
         self.fc2 = nn.Linear(hidden, hidden, bias=False)
         self.fc3 = nn.Linear(hidden, hidden, bias=False)
@@ -86,6 +100,14 @@ class PaperMLP(nn.Module):
 class PaperCifarCNN(nn.Module):
     """The authors' CIFAR-10 CNN: Conv(3→16, 3×3, pad 1) → ReLU → MaxPool 2 → 4096→64→64→64→10.
 
+    Args:
+        hidden: units of each of the three hidden fc layers.
+        n_classes: number of output classes.
+
+    Raises:
+        TypeError: a size that is not an int.
+        ValueError: a size < 1.
+
     Example:
         >>> PaperCifarCNN()(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 10])
@@ -93,6 +115,8 @@ class PaperCifarCNN(nn.Module):
 
     def __init__(self, hidden: int = 64, n_classes: int = 10) -> None:
         super().__init__()
+        check_int(hidden, "hidden", minimum=1)
+        check_int(n_classes, "n_classes", minimum=1)
         self.conv = nn.Conv2d(3, 16, 3, padding=1)
         self.fc1 = nn.Linear(16 * 16 * 16, hidden, bias=False)
         self.fc2 = nn.Linear(hidden, hidden, bias=False)
@@ -189,11 +213,10 @@ class ModAddTransformer(nn.Module):
     def __init__(self, p: int = 113, *, d_model: int = 128, n_heads: int = 4, d_mlp: int = 128,
                  n_ctx: int = 3) -> None:
         super().__init__()
-        for name, value in [("p", p), ("d_model", d_model), ("n_heads", n_heads),
-                            ("d_mlp", d_mlp), ("n_ctx", n_ctx)]:
+        check_int(p, "p", minimum=2)
+        for name, value in [("d_model", d_model), ("n_heads", n_heads), ("d_mlp", d_mlp),
+                            ("n_ctx", n_ctx)]:
             check_int(value, name, minimum=1)
-        if p < 2:
-            raise ValueError(f"'p' must be an int >= 2. Got {p}.")
         _check_heads("d_model", d_model, n_heads)
         self.p, self.n_ctx = p, n_ctx
         self.equals_token = p  # the '=' token
@@ -212,8 +235,7 @@ class ModAddTransformer(nn.Module):
         """
         if not isinstance(tokens, Tensor) or tokens.dtype.is_floating_point \
                 or tokens.dtype == torch.bool:
-            raise TypeError(f"'tokens' must be an integer tensor. "
-                            f"Got {getattr(tokens, 'dtype', type(tokens).__name__)}.")
+            raise TypeError(f"'tokens' must be an integer tensor. Got {describe(tokens)}.")
         if tokens.ndim != 2 or tokens.shape[1] != self.n_ctx:
             raise ValueError(f"'tokens' must have shape (B, {self.n_ctx}). "
                              f"Got {tuple(tokens.shape)}.")

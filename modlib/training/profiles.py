@@ -15,14 +15,44 @@ from typing import Literal, get_args
 
 import torch
 
-__all__ = ["LLMName", "PROFILES", "Profile", "ProfileName", "profile"]
+from ..validate import check_bool, check_choice, check_int, check_real, describe
+
+__all__ = ["LLM_ALIASES", "LLM_MODELS", "LLMName", "LanguageModel", "PROFILES", "Profile",
+           "ProfileName", "profile"]
+
+
+@dataclass(frozen=True)
+class LanguageModel:
+    """One language model of the course: its Hugging Face Hub id and how modlib names it.
+
+    Example:
+        >>> LLM_MODELS["pythia-70m"].hub_id, LLM_MODELS["pythia-70m"].architecture
+        ('EleutherAI/pythia-70m', 'GPT-NeoX')
+    """
+
+    hub_id: str  # the Hub id of the real model, e.g. 'EleutherAI/pythia-70m'
+    display: str  # how one-line messages name it, e.g. 'Pythia-70m'
+    architecture: str  # the family of its offline stand-in: 'GPT-2' or 'GPT-NeoX'
+    aliases: tuple[str, ...] = ()  # shorter names that reproduce("llm") and the command line take
+
+
+# The language models of the course, by the name modlib.pretrained takes: the one list of them.
+# Everything else derives from it: LLMName, the zoo's names, the tokenizer and Hub names.
+LLM_MODELS: dict[str, LanguageModel] = {
+    "gpt2": LanguageModel("gpt2", "GPT-2", "GPT-2"),
+    "pythia-70m": LanguageModel("EleutherAI/pythia-70m", "Pythia-70m", "GPT-NeoX", ("pythia",)),
+    "pythia-14m": LanguageModel("EleutherAI/pythia-14m", "Pythia-14m", "GPT-NeoX"),
+}
+LLM_ALIASES: dict[str, str] = {  # alias -> name in LLM_MODELS, e.g. 'pythia' -> 'pythia-70m'
+    alias: name for name, model in LLM_MODELS.items() for alias in model.aliases
+}
+LLMName = Literal[tuple(LLM_MODELS)]  # the names of LLM_MODELS: 'gpt2', 'pythia-70m', ...
 
 ProfileName = Literal["ci", "cpu", "gpu", "paper"]
 ENV_VAR = "MODLIB_PROFILE"
 _FLOATS = ("modadd_train_frac", "modadd_lr", "modadd_weight_decay")  # fields that are not counts
 _SWEEPS = ("mnist_lams", "mnist_ks", "llm_lams")  # tuples of the values a sweep runs over
 _FLAGS = ("resnet18",)  # True or False
-LLMName = Literal["gpt2", "pythia-70m", "pythia-14m"]  # the language models modlib.pretrained has
 _SHOWS_PROGRESS = ("gpu", "paper")  # the profiles whose runs take minutes to hours
 
 
@@ -79,31 +109,20 @@ class Profile:
         return self.name in _SHOWS_PROGRESS
 
     def __post_init__(self) -> None:
-        names = get_args(ProfileName)
-        if self.name not in names:
-            raise ValueError(f"'name' must be one of {names}. Got {self.name!r}.")
+        check_choice(self.name, "name", get_args(ProfileName))
         for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("name", "llm_model", *_FLOATS, *_SWEEPS, *_FLAGS) or value is None:
+            if f.name in ("name", "llm_model", *_FLOATS, *_SWEEPS, *_FLAGS):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"'{f.name}' must be a positive int. Got {value!r}.")
-        if not 0.0 < self.modadd_train_frac < 1.0:
-            raise ValueError(
-                f"'modadd_train_frac' must be in (0, 1). Got {self.modadd_train_frac!r}."
-            )
+            check_int(getattr(self, f.name), f.name, minimum=1, none_ok="None" in str(f.type))
+        check_real(self.modadd_train_frac, "modadd_train_frac", minimum=0, maximum=1,
+                   low_open=True, high_open=True)
         for name in ("modadd_lr", "modadd_weight_decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"'{name}' must be a positive number. Got {value!r}.")
+            check_real(getattr(self, name), name, minimum=0, low_open=True)
         for name in _FLAGS:
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"'{name}' must be True or False. Got {getattr(self, name)!r}.")
+            check_bool(getattr(self, name), name)
         for name in _SWEEPS:
             self._check_sweep(name)
-        if self.llm_model not in get_args(LLMName):
-            raise ValueError(f"'llm_model' must be one of {get_args(LLMName)}. "
-                             f"Got {self.llm_model!r}.")
+        check_choice(self.llm_model, "llm_model", LLM_MODELS)
 
     def _check_sweep(self, name: str) -> None:
         """A sweep is a non-empty increasing tuple: of ints >= 1 (k), or of numbers from 0 (λ)."""
@@ -112,14 +131,16 @@ class Profile:
             value = tuple(value)
             object.__setattr__(self, name, value)
         ks = name.endswith("_ks")
-        kinds = (int,) if ks else (int, float)
-        ok = (isinstance(value, tuple) and len(value) > 0
-              and all(isinstance(v, kinds) and not isinstance(v, bool) for v in value)
-              and list(value) == sorted(set(value)))
-        if ok and (value[0] < 1 if ks else value[0] != 0):
-            ok = False
-        if not ok:
-            what = "ints >= 1" if ks else "numbers that start with 0.0 (the baseline)"
+        what = "ints >= 1" if ks else "numbers that start with 0.0 (the baseline)"
+        if not isinstance(value, tuple) or not value:
+            raise TypeError(f"'{name}' must be a non-empty tuple of increasing {what}. "
+                            f"Got {describe(value)}.")
+        for i, v in enumerate(value):
+            if ks:
+                check_int(v, f"{name}[{i}]", minimum=1)
+            else:
+                check_real(v, f"{name}[{i}]", minimum=0)
+        if list(value) != sorted(set(value)) or (not ks and value[0] != 0):
             raise ValueError(f"'{name}' must be a non-empty tuple of increasing {what}. "
                              f"Got {value!r}.")
 
@@ -214,10 +235,8 @@ def profile(name: str | None = None) -> Profile:
     names = get_args(ProfileName)
     if name is not None:
         if not isinstance(name, str):
-            raise TypeError(f"'name' must be a str or None. Got {type(name).__name__}.")
-        if name not in names:
-            raise ValueError(f"'name' must be one of {names}. Got {name!r}.")
-        return PROFILES[name]
+            raise TypeError(f"'name' must be a str or None. Got {describe(name)}.")
+        return PROFILES[check_choice(name, "name", names)]
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         if env not in names:

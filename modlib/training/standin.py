@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from .text import _check_int
+from ..validate import check_int
 
 __all__ = ["DataSplits", "make_cifar_standin"]
 
@@ -76,9 +76,9 @@ def make_cifar_standin(
         >>> data.train.tensors[0].shape, data.source
         (torch.Size([20, 3, 32, 32]), 'cifar10-standin-offline')
     """
-    _check_int("n_train", n_train, 1)
-    _check_int("n_test", n_test, 1)
-    _check_int("seed", seed, 0)
+    check_int(n_train, "n_train", minimum=1)
+    check_int(n_test, "n_test", minimum=1)
+    check_int(seed, "seed", minimum=0)
     X_train, y_train = _standin_split(n_train, np.random.default_rng([seed, 0]))
     X_test, y_test = _standin_split(n_test, np.random.default_rng([seed, 1]))
     mean, std = X_train.mean(dim=(0, 2, 3), keepdim=True), X_train.std(dim=(0, 2, 3), keepdim=True)

@@ -6,11 +6,10 @@ clusterability loss ``lam * (1 - mean clusterability)`` with a linear warm-up of
 stops loudly on a NaN/Inf loss, and writes checkpoints atomically from which ``resume`` continues
 bit-identically on a CPU.
 
-On a GPU the forward pass runs in mixed precision (:func:`amp_plan`): bfloat16 where the GPU has
-it natively (Ampere and newer), float16 with a gradient scaler on older GPUs such as Colab's T4,
-whose float16 range needs the loss scaled up so that small gradients do not underflow
-(Micikevicius et al. 2018, *Mixed Precision Training*). The clusterability loss is always computed
-in float32, outside autocast.
+On a GPU the forward pass runs in mixed precision, as :mod:`modlib.training.precision` plans it
+(:func:`amp_plan`, re-exported here): bfloat16 where the GPU has it natively, float16 with a
+gradient scaler on older GPUs such as Colab's T4. The clusterability loss is always computed in
+float32, outside autocast.
 
 Started by ``accelerate launch`` (or ``torchrun``) with several processes, the same loop runs
 data-parallel through Hugging Face Accelerate (DDP): each process trains on its share of every
@@ -20,7 +19,6 @@ Introduced in notebook 03; several GPUs in notebook 07.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
@@ -33,13 +31,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..core.loss import ClusterabilityLoss
+from ..hooks import eval_mode
+from ..validate import check_bool, check_choice, check_int, check_module, check_real, describe
+from .precision import Precision, amp_plan, autocast, grad_scaler
 
 __all__ = ["TrainConfig", "History", "fit", "evaluate", "load_checkpoint", "world_size",
-           "is_main_process", "amp_plan", "Precision"]
+           "is_main_process", "amp_plan", "Precision"]  # amp_plan, Precision: from .precision
 
 Task = Literal["classify", "lm"]
-Precision = Literal["auto", "bf16", "fp16", "fp32"]
-_NATIVE_BF16 = (8, 0)  # compute capability from which GPUs have bfloat16 tensor cores (Ampere)
 
 
 @dataclass
@@ -62,17 +61,22 @@ class TrainConfig:
     checkpoint_dir: str | None = None  # where checkpoints go (None: no checkpoints)
 
     def __post_init__(self) -> None:
-        if self.task not in get_args(Task):
-            raise ValueError(f"'task' must be one of {get_args(Task)}. Got {self.task!r}.")
-        if self.precision not in get_args(Precision):
-            raise ValueError(f"'precision' must be one of {get_args(Precision)}. Got "
-                             f"{self.precision!r}.")
-        for name in ("epochs", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"'{name}' must be >= 1. Got {getattr(self, name)}.")
-        if self.lam < 0 or self.lr <= 0:
-            raise ValueError(f"'lam' must be >= 0 and 'lr' > 0. Got lam={self.lam}, lr={self.lr}.")
+        check_int(self.epochs, "epochs", minimum=1)
+        check_real(self.lr, "lr", minimum=0, low_open=True)
+        check_real(self.weight_decay, "weight_decay", minimum=0)
         self.betas = tuple(self.betas)  # a list after a JSON round trip
+        if len(self.betas) != 2:
+            raise ValueError(f"'betas' must be a pair (beta1, beta2). Got {self.betas!r}.")
+        for i, beta in enumerate(self.betas):
+            check_real(beta, f"betas[{i}]", minimum=0, maximum=1, high_open=True)
+        check_real(self.lam, "lam", minimum=0)
+        check_int(self.lam_warmup_steps, "lam_warmup_steps", minimum=0)
+        check_real(self.clip_grad, "clip_grad", minimum=0, low_open=True, none_ok=True)
+        check_choice(self.task, "task", get_args(Task))
+        check_int(self.max_steps, "max_steps", minimum=1, none_ok=True)
+        check_int(self.seed, "seed", minimum=0)
+        check_choice(self.precision, "precision", get_args(Precision))
+        check_int(self.log_every, "log_every", minimum=1)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -130,6 +134,22 @@ def _batch_loss(model: nn.Module, batch: Any, task: Task, device: torch.device
 def evaluate(model: nn.Module, loader: DataLoader, *, task: Task = "classify") -> dict[str, float]:
     """Mean loss and accuracy (classify) or perplexity (lm) of ``model`` on ``loader``.
 
+    The model runs in eval mode (no dropout); each module's own mode is restored afterwards.
+
+    Args:
+        model: the network (on the device to evaluate on).
+        loader: batches ``(X, y)`` (``task="classify"``) or token blocks ``(B, T + 1)``
+            (``task="lm"``).
+        task: ``"classify"`` or ``"lm"``.
+
+    Returns:
+        ``{"eval_loss", "accuracy"}`` (classify) or ``{"eval_loss", "perplexity"}`` (lm),
+        averaged over every target of the loader.
+
+    Raises:
+        TypeError: ``model`` is not a torch.nn.Module.
+        ValueError: an unknown ``task``, or a loader that yields no data.
+
     Example:
         >>> data = [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))]
         >>> sorted(evaluate(nn.Linear(3, 2), data))
@@ -137,16 +157,16 @@ def evaluate(model: nn.Module, loader: DataLoader, *, task: Task = "classify") -
 
     Introduced in notebook 03.
     """
-    was_training = model.training
-    model.eval()
+    check_module(model)
+    check_choice(task, "task", get_args(Task))
     device = next(model.parameters()).device
     total_loss, total_score, n = 0.0, 0.0, 0
-    for batch in loader:
-        loss, score, count = _batch_loss(model, batch, task, device)
-        total_loss += float(loss) * count
-        total_score += float(score)
-        n += count
-    model.train(was_training)
+    with eval_mode(model):
+        for batch in loader:
+            loss, score, count = _batch_loss(model, batch, task, device)
+            total_loss += float(loss) * count
+            total_score += float(score)
+            n += count
     if n == 0:
         raise ValueError("'loader' yielded no data to evaluate on.")
     mean = total_loss / n
@@ -234,76 +254,6 @@ def _accelerator(given: Any) -> Any:
     return Accelerator(cpu=not torch.cuda.is_available())
 
 
-def amp_plan(device: str | torch.device, precision: Precision = "auto", *,
-             capability: tuple[int, int] | None = None) -> Literal["bf16", "fp16", "fp32"]:
-    """The arithmetic :func:`fit` trains in on ``device``: ``"bf16"``, ``"fp16"`` or ``"fp32"``.
-
-    ``"auto"`` chooses bfloat16 autocast on GPUs with native bfloat16 (compute capability >= 8.0:
-    A100, H100, RTX 30xx and newer), float16 autocast with a gradient scaler on older GPUs (a T4,
-    capability 7.5: the free Colab GPU; a V100), and float32 elsewhere (the CPU, Apple's MPS).
-    The capability is asked, not ``torch.cuda.is_bf16_supported()``, which also says True for a
-    T4, where bfloat16 is only emulated (slowly). A forced choice is returned as it is, but
-    bfloat16 on a GPU without it is refused.
-
-    Args:
-        device: where training runs, e.g. ``"cpu"``, ``"cuda"`` or ``torch.device("cuda", 1)``.
-        precision: ``"auto"``, or ``"bf16"``, ``"fp16"``, ``"fp32"`` to force one.
-        capability: ``(major, minor)`` compute capability of the CUDA device; None asks the
-            device (only when it is a CUDA device and the answer matters).
-
-    Returns:
-        ``"bf16"`` (bfloat16 autocast), ``"fp16"`` (float16 autocast and a
-        ``torch.amp.GradScaler``) or ``"fp32"`` (no autocast).
-
-    Raises:
-        ValueError: an unknown ``precision``, or ``"bf16"`` forced on a CUDA GPU below
-            capability 8.0.
-
-    Example:
-        >>> amp_plan("cpu")
-        'fp32'
-        >>> amp_plan("cuda", capability=(7, 5))  # a T4
-        'fp16'
-        >>> amp_plan("cuda", capability=(8, 0))  # an A100
-        'bf16'
-
-    Introduced in notebook 07.
-    """
-    if precision not in get_args(Precision):
-        raise ValueError(f"'precision' must be one of {get_args(Precision)}. Got {precision!r}.")
-    device = torch.device(device)
-    if device.type != "cuda":
-        return "fp32" if precision == "auto" else precision
-    if precision in ("fp16", "fp32"):
-        return precision
-    if capability is None:
-        capability = torch.cuda.get_device_capability(device)
-    capability = tuple(capability)
-    if capability >= _NATIVE_BF16:
-        return "bf16"
-    if precision == "bf16":
-        raise ValueError(f"'precision' 'bf16' needs a GPU of compute capability >= 8.0 (Ampere or "
-                         f"newer); this one has {capability[0]}.{capability[1]}. Use 'auto' or "
-                         f"'fp16'.")
-    return "fp16"
-
-
-def _autocast(device: torch.device, plan: str) -> contextlib.AbstractContextManager:
-    """The autocast context of a plan from :func:`amp_plan` (none for fp32)."""
-    if plan == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if plan == "bf16" else torch.float16)
-
-
-def _grad_scaler(device: torch.device, plan: str) -> Any:
-    """A gradient scaler for fp16 training on ``device``, else None."""
-    if plan != "fp16":
-        return None
-    if hasattr(torch.amp, "GradScaler"):  # torch >= 2.3, CUDA and CPU
-        return torch.amp.GradScaler(device.type)
-    return torch.cuda.amp.GradScaler()
-
-
 def _optimizer_step(params: list[Tensor], opt: Any, scaler: Any, clip_grad: float | None,
                     accelerator: Any) -> None:
     """Clip the gradients and step. Under fp16 the gradients are unscaled first, so that
@@ -355,13 +305,19 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         cleared (``.grad`` None), so that a trained model holds no optimiser-step memory.
 
     Raises:
+        TypeError: ``model`` is not a torch.nn.Module, ``config`` not a TrainConfig, or
+            ``progress`` not a bool.
         FloatingPointError: the loss became NaN or Inf (the message names the step).
         ValueError: a bad config, a loss built for another model, or ``precision="bf16"``
             on a GPU without bfloat16 (see :func:`amp_plan`).
 
     Introduced in notebook 03.
     """
-    config = config or TrainConfig()
+    check_module(model)
+    config = TrainConfig() if config is None else config
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"'config' must be a TrainConfig or None. Got {describe(config)}.")
+    check_bool(progress, "progress")
     if loss is not None:
         own = {id(m) for m in model.modules()}
         if not any(id(m) in own for m in loss.layers.values()):
@@ -385,7 +341,7 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
     plan = amp_plan(device, config.precision)  # 'bf16', 'fp16' or 'fp32'
     if getattr(accelerator, "mixed_precision", "no") != "no":
         plan = "fp32"  # launched with --mixed_precision: Accelerate autocasts and scales itself
-    amp, scaler = _autocast(device, plan), _grad_scaler(device, plan)
+    amp, scaler = autocast(device, plan), grad_scaler(device, plan)
     if scaler is not None and ckpt.get("scaler"):
         scaler.load_state_dict(ckpt["scaler"])
     model.train()

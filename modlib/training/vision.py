@@ -6,8 +6,9 @@ labels-idx1}-ubyte`` (LeCun's idx format), CIFAR-10 from the official Python bat
 downloads and unpacks them when they are missing: its CIFAR10 class checks the md5 of every
 file, so we read the batches with our own reader of the official format.
 
-Only a source that cannot be reached sends a loader offline: the errors that mean so are
-``NETWORK_ERRORS``. A file that is there but cannot be parsed raises ``ValueError`` naming it.
+Only a source that cannot be reached sends a loader offline, as
+:func:`modlib.training.sources.cannot_reach` judges (the errors it knows are ``NETWORK_ERRORS``,
+re-exported here). A file that is there but cannot be parsed raises ``ValueError`` naming it.
 :func:`modlib.training.data.load_mnist` and :func:`modlib.training.data.load_cifar10` use the
 readers;
 :func:`imagenet_resnet18` is introduced in notebook 02. See DESIGN.md ("Data and weights without
@@ -18,12 +19,9 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import http.client
 import pickle
 import socket
-import ssl
 import struct
-import urllib.error
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,16 +31,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .text import _reason
+from ..validate import check_bool
+from .sources import NETWORK_ERRORS, cannot_reach, reason, say_offline
 
-__all__ = ["NETWORK_ERRORS", "imagenet_resnet18"]
-
-# What a download raises when its source cannot be reached; nothing else sends a loader offline.
-# (HTTPError is a URLError; socket.timeout is TimeoutError; RemoteDisconnected a ConnectionError.)
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    urllib.error.URLError, ConnectionError, TimeoutError, socket.gaierror, socket.herror,
-    http.client.HTTPException, ssl.SSLError,
-)
+__all__ = ["NETWORK_ERRORS", "imagenet_resnet18"]  # NETWORK_ERRORS: from .sources
 _DOWNLOAD_TIMEOUT_S = 30.0  # per blocking socket call: a dead network cannot hang a download
 _DELETE = "Delete it so that it is downloaded again."
 _RECONSTRUCT = np.zeros(1).__reduce__()[0]  # numpy's array unpicklers, whatever their module
@@ -75,6 +67,7 @@ def imagenet_resnet18(*, progress: bool = False) -> nn.Module | None:
         downloaded.
 
     Raises:
+        TypeError: ``progress`` is not a bool.
         ValueError: the cached checkpoint cannot be read, or does not hold ResNet-18 weights
             (the message names the file: delete it so that it is downloaded again).
         RuntimeError: a downloaded file failed its hash check (from ``torch.hub``).
@@ -84,6 +77,7 @@ def imagenet_resnet18(*, progress: bool = False) -> nn.Module | None:
         >>> model(torch.zeros(1, 3, 224, 224)).shape  # doctest: +SKIP
         torch.Size([1, 1000])
     """
+    check_bool(progress, "progress")
     from torchvision.models import ResNet18_Weights, resnet18  # only this path needs it
 
     weights = ResNet18_Weights.IMAGENET1K_V1
@@ -97,9 +91,11 @@ def imagenet_resnet18(*, progress: bool = False) -> nn.Module | None:
                 torch.hub.download_url_to_file(
                     weights.url, str(path), match.group(1) if match else None, progress=progress
                 )
-        except NETWORK_ERRORS:
-            print("modlib.vision: ResNet-18: no internet, its ImageNet weights cannot be "
-                  "downloaded; skipping this part.", flush=True)
+        except Exception as exc:
+            if not cannot_reach(exc):
+                raise
+            say_offline("ResNet-18: no internet, its ImageNet weights cannot be downloaded; "
+                        "skipping this part.", who="modlib.vision")
             return None
     model = resnet18(num_classes=len(weights.meta["categories"]))
     _load_weights(model, path)
@@ -119,7 +115,7 @@ def _load_weights(model: nn.Module, path: Path) -> None:
         model.load_state_dict(state)
     except Exception as exc:  # missing or unexpected keys, wrong shapes, not a dict
         raise ValueError(
-            f"{path} does not hold the weights of a {type(model).__name__} ({_reason(exc)}). "
+            f"{path} does not hold the weights of a {type(model).__name__} ({reason(exc)}). "
             f"{_DELETE}"
         ) from exc
 
@@ -141,8 +137,9 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 def _download(urls: list[str], folder: Path, filename: str, md5: str) -> None:
     """Download ``filename`` from the first of ``urls`` that answers, and unpack it in ``folder``.
 
-    Raises the last of NETWORK_ERRORS when no URL can be reached; any other error (a failed
-    checksum, a full disk) at once.
+    Raises the last error when no URL can be reached (see
+    :func:`~modlib.training.sources.cannot_reach`); any other error (a failed checksum, a full
+    disk) at once.
     """
     from torchvision.datasets.utils import download_and_extract_archive
 
@@ -152,8 +149,10 @@ def _download(urls: list[str], folder: Path, filename: str, md5: str) -> None:
             try:
                 download_and_extract_archive(url, str(folder), filename=filename, md5=md5)
                 return
-            except NETWORK_ERRORS as exc:  # this mirror cannot be reached: try the next
-                errors.append(exc)
+            except Exception as exc:
+                if not cannot_reach(exc):
+                    raise
+                errors.append(exc)  # this mirror cannot be reached: try the next
     raise errors[-1]
 
 
@@ -244,7 +243,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         try:
             batch = _BatchUnpickler(f, encoding="latin1").load()
         except Exception as exc:  # any failure to parse the file: it is not a batch
-            _corrupt(path, "a CIFAR-10 batch", f"it cannot be unpickled ({_reason(exc)})")
+            _corrupt(path, "a CIFAR-10 batch", f"it cannot be unpickled ({reason(exc)})")
     if not isinstance(batch, dict):
         _corrupt(path, "a CIFAR-10 batch", f"it holds a {type(batch).__name__}, not a dict")
     entries = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}

@@ -7,36 +7,42 @@ tokenizer, from the Hugging Face cache or the Hub, in float32 (the Hub's Pythia 
 float16, which fine-tuning turns into NaN); only when the Hub cannot be reached and the model
 is not cached, a small GPT-2-architecture model trained here on the offline text with a
 byte-level tokenizer, labelled a stand-in; likewise ``"pythia-70m"`` and ``"pythia-14m"`` with
-a small GPT-NeoX.
+a small GPT-NeoX. The language models are those of :data:`modlib.training.profiles.LLM_MODELS`.
 Introduced in notebook 02.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
 
+from ..validate import check_bool, check_choice, describe
 from . import data as mdata
+from .hub import load_causal_lm
 from .models import MnistCNN, PaperCifarCNN, PaperMLP, tiny_gpt2, tiny_gpt_neox
-from .profiles import Profile
+from .profiles import LLM_MODELS, Profile
 from .profiles import profile as get_profile
-from .text import _HUB_NAMES, ByteTokenizer, _from_hub, _say, _Unreachable
+from .sources import Unreachable, cache_dir, say_offline
+from .text import ByteTokenizer
 from .train import TrainConfig, _save_atomic, evaluate, fit
 
-__all__ = ["Pretrained", "pretrained", "cache_dir"]
+__all__ = ["LABELS", "Name", "Pretrained", "pretrained", "cache_dir"]  # cache_dir: from .sources
 
-Name = Literal["mnist-cnn", "mnist-mlp", "cifar-cnn", "gpt2", "pythia-70m", "pythia-14m"]
-# bump a recipe's version when it changes, so that old cache entries are not reused
-# 2: the stand-ins always use the byte tokenizer
-_VERSIONS = {"gpt2": 2, "pythia-70m": 2, "pythia-14m": 2}
 # How results, figures and notebooks name each image model of the zoo.
 LABELS = {"mnist-cnn": "course CNN (MnistCNN)", "mnist-mlp": "authors' MLP (PaperMLP)",
           "cifar-cnn": "authors' CIFAR CNN (PaperCifarCNN)"}
+# The names pretrained() takes: the image models, then the language models of LLM_MODELS.
+Name = Literal[(*LABELS, *LLM_MODELS)]
+# The version of a recipe, in its cache file's name: bump it when the recipe changes, so that
+# old cache entries are not reused. Image models: 1; language-model stand-ins: 2 (they always
+# use the byte tokenizer).
+_IMAGE_RECIPE, _LLM_RECIPE = 1, 2
+# The stand-in of each architecture of LLM_MODELS, trained here when the Hub cannot be reached.
+_STAND_INS: dict[str, Callable[..., nn.Module]] = {"GPT-2": tiny_gpt2, "GPT-NeoX": tiny_gpt_neox}
 
 
 @dataclass
@@ -67,11 +73,6 @@ class Pretrained:
     label: str = ""
 
 
-def cache_dir() -> Path:
-    """``$MODLIB_CACHE``, else ``~/.cache/modlib``."""
-    return Path(os.environ.get("MODLIB_CACHE") or "~/.cache/modlib").expanduser()
-
-
 def _image_model(name: str, prof: Profile, progress: bool) -> tuple[nn.Module, dict[str, Any]]:
     cifar = name == "cifar-cnn"
     if cifar:
@@ -94,33 +95,20 @@ def _train_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-_HUB = {"gpt2": ("gpt2", "GPT-2", tiny_gpt2),
-        "pythia-70m": ("EleutherAI/pythia-70m", "GPT-NeoX", tiny_gpt_neox),
-        "pythia-14m": ("EleutherAI/pythia-14m", "GPT-NeoX", tiny_gpt_neox)}
 _TEXTS = {"wikitext-2": "WikiText-2", "pydoc-topics-offline": "Python's help texts"}
-
-
-def _dtype_kwarg() -> str:
-    """``from_pretrained``'s dtype argument: ``dtype`` from transformers 4.56, ``torch_dtype``
-    before (and deprecated after)."""
-    import transformers
-
-    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
-    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
 def _hub_model(name: str, dtype: torch.dtype) -> Pretrained:
     """The real model and its own tokenizer, from the Hugging Face cache or the Hub, in
-    ``dtype``; raises ``_Unreachable`` when neither has them."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    hub_id = _HUB[name][0]
-    kwargs = {_dtype_kwarg(): dtype}
-    model = _from_hub(hub_id, lambda **more: AutoModelForCausalLM.from_pretrained(
-        hub_id, **kwargs, **more))
-    tokenizer = _from_hub(hub_id, lambda **more: AutoTokenizer.from_pretrained(hub_id, **more))
-    model.to(dtype).eval()  # whatever the checkpoint's dtype, never silently float16
+    ``dtype``; raises ``Unreachable`` when neither has them."""
+    hub_id = LLM_MODELS[name].hub_id
+    model, tokenizer = load_causal_lm(hub_id, dtype)
     return Pretrained(model, name, hub_id, {}, False, {"hub": True}, tokenizer, hub_id)
+
+
+def _stand_in(name: str, vocab_size: int, n_positions: int) -> nn.Module:
+    """A small, untrained model of the architecture of the language model ``name``."""
+    return _STAND_INS[LLM_MODELS[name].architecture](vocab_size, n_positions=n_positions)
 
 
 def _language_model(name: str, prof: Profile, progress: bool, why: str
@@ -131,7 +119,7 @@ def _language_model(name: str, prof: Profile, progress: bool, why: str
     tok = ByteTokenizer()  # a stand-in has no tokenizer of its own to download either
     train = mdata.token_blocks(text.train, tok, prof.llm_seq_len)
     val = mdata.token_blocks(text.validation, tok, prof.llm_seq_len)
-    model = _HUB[name][2](tok.vocab_size, n_positions=prof.llm_seq_len).to(_train_device())
+    model = _stand_in(name, tok.vocab_size, prof.llm_seq_len).to(_train_device())
     loader = torch.utils.data.DataLoader(train, batch_size=prof.llm_batch, shuffle=True,
                                          generator=torch.Generator().manual_seed(0))
     cfg = TrainConfig(task="lm", lr=1e-3, epochs=10_000, max_steps=4 * prof.llm_steps)
@@ -144,16 +132,16 @@ def _language_model(name: str, prof: Profile, progress: bool, why: str
 
 
 def _say_stand_in(name: str, why: str, verb: str, text_source: str | None) -> None:
-    hub_id, arch, _ = _HUB[name]
-    _say(f"{_HUB_NAMES[hub_id]}: {why}, {verb} small {arch}-architecture stand-in with a "
-         f"byte-level tokenizer on {_TEXTS.get(text_source, 'the offline text')} instead.",
-         who="modlib.zoo")
+    spec = LLM_MODELS[name]
+    say_offline(f"{spec.display}: {why}, {verb} small {spec.architecture}-architecture stand-in "
+                f"with a byte-level tokenizer on {_TEXTS.get(text_source, 'the offline text')} "
+                "instead.", who="modlib.zoo")
 
 
 def _rebuild(name: str, meta: dict[str, Any]) -> nn.Module:
     init = meta.get("init", {})
-    if name in _HUB:
-        return _HUB[name][2](init["vocab_size"], n_positions=init["n_positions"])
+    if name in LLM_MODELS:
+        return _stand_in(name, init["vocab_size"], init["n_positions"])
     return {"mnist-cnn": lambda: MnistCNN(**init), "mnist-mlp": PaperMLP,
             "cifar-cnn": PaperCifarCNN}[name]()
 
@@ -161,7 +149,7 @@ def _rebuild(name: str, meta: dict[str, Any]) -> nn.Module:
 def _check_dtype(dtype: object) -> torch.dtype:
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"'dtype' must be a torch.dtype such as torch.float32. "
-                        f"Got {type(dtype).__name__}.")
+                        f"Got {describe(dtype)}.")
     if not dtype.is_floating_point:
         raise ValueError(f"'dtype' must be a floating-point torch.dtype. Got {dtype}.")
     return dtype
@@ -195,7 +183,7 @@ def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bo
 
     Raises:
         ValueError: an unknown name, or a dtype that is not floating point.
-        TypeError: ``dtype`` is not a torch.dtype.
+        TypeError: ``dtype`` is not a torch.dtype, or ``progress`` or ``retrain`` not a bool.
         OSError: the model is in the Hugging Face cache, but a cached file cannot be read (the
             message names it).
 
@@ -206,27 +194,29 @@ def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bo
 
     Introduced in notebook 02.
     """
-    if name not in get_args(Name):
-        raise ValueError(f"'name' must be one of {get_args(Name)}. Got {name!r}.")
+    check_choice(name, "name", get_args(Name))
     dtype = _check_dtype(dtype)
+    check_bool(progress, "progress")
+    check_bool(retrain, "retrain")
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
-    why = ""
-    if name in _HUB:
+    why, llm = "", name in LLM_MODELS
+    if llm:
         try:
             return _hub_model(name, dtype)
-        except _Unreachable as exc:
+        except Unreachable as exc:
             why = str(exc)
-    path = cache_dir() / "pretrained" / f"{name}-{prof.name}-v{_VERSIONS.get(name, 1)}.pt"
+    version = _LLM_RECIPE if llm else _IMAGE_RECIPE
+    path = cache_dir() / "pretrained" / f"{name}-{prof.name}-v{version}.pt"
     if path.exists() and not retrain:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         meta = saved["meta"]
         model = _rebuild(name, meta)
         model.load_state_dict(saved["state_dict"])
-        if name in _HUB:
+        if llm:
             _say_stand_in(name, why, "using the", meta.get("text"))
     else:
         torch.manual_seed(0)  # the same baseline on every machine
-        if name in _HUB:
+        if llm:
             model, meta = _language_model(name, prof, progress, why)
         else:
             model, meta = _image_model(name, prof, progress)
@@ -234,8 +224,9 @@ def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bo
         _save_atomic({"state_dict": model.state_dict(), "meta": meta}, path)
     model.to(dtype).eval()
     extra = {k: v for k, v in meta.items() if k not in ("source", "metrics", "stand_in")}
-    if name in _HUB:
+    if llm:
         return Pretrained(model.cpu(), name, meta["source"], meta["metrics"], True, extra,
-                          ByteTokenizer(), f"tiny {_HUB[name][1]} stand-in (offline)")
+                          ByteTokenizer(), f"tiny {LLM_MODELS[name].architecture} stand-in "
+                          "(offline)")
     return Pretrained(model.cpu(), name, meta["source"], meta["metrics"], meta["stand_in"],
                       extra, None, LABELS[name])
