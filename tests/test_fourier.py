@@ -10,12 +10,14 @@ from torch.utils.data import DataLoader
 
 from modlib import History, TrainConfig, contiguous_partition, evaluate, fit
 from modlib.analysis.fourier import (
+    ablation_spectra,
     activation_table,
     all_pairs,
     basis_labels,
     cluster_frequencies,
     cluster_spectra,
     embedding_frequencies,
+    energy_kept,
     fourier_basis,
     frequency_norms,
     key_frequencies,
@@ -23,6 +25,7 @@ from modlib.analysis.fourier import (
     neuron_frequencies,
     plot_frequencies,
     plot_grokking,
+    selective_clusters,
     table_frequencies,
 )
 from modlib.analysis.interp import ablate
@@ -202,6 +205,55 @@ def test_logit_frequencies_find_the_key_frequencies_and_lose_them_under_ablation
     torch.testing.assert_close(logit_frequencies(model), energy)  # the hook is gone
 
 
+def test_ablation_spectra_measure_the_intact_and_each_ablated_model(grokked):
+    model, accuracy = grokked
+    data = modular_addition(P, train_frac=0.8, seed=0)
+    part = contiguous_partition(32, 32, 4)
+    parts = {"mlp.fc_in": part}
+    acc, energy = ablation_spectra(model, parts, data.test)
+    assert len(acc) == 5 and energy.shape == (5, (P - 1) // 2 + 1)
+    assert acc[0] == accuracy  # the intact model first: modlib.evaluate on the held-out pairs
+    assert torch.equal(energy[0], logit_frequencies(model))
+    test = DataLoader(data.test, batch_size=len(data.test))
+    for c in range(4):
+        with ablate(model, parts, c):
+            assert acc[1 + c] == evaluate(model, test)["accuracy"]
+            assert torch.equal(energy[1 + c], logit_frequencies(model))
+    assert acc == ablation_spectra(model, parts, data.test.tensors)[0]  # (X, y) works alike
+    assert torch.equal(logit_frequencies(model), energy[0])  # nothing stays ablated
+    everyone = {"mlp.fc_in": Partition(torch.zeros(32, dtype=torch.long),
+                                       torch.zeros(32, dtype=torch.long), k=1)}
+    acc1, energy1 = ablation_spectra(model, everyone, data.test)
+    strongest = int(energy[0].argmax())
+    assert acc1[1] < 0.5 * acc1[0]  # without its MLP the model fails ...
+    assert energy1[1, strongest] < 0.5 * energy1[0, strongest]  # ... and loses its frequency
+
+
+# Energy per frequency (columns 0..4) intact and without cluster 0, 1, 2; key frequencies 1, 2, 3.
+_ENERGY = torch.tensor([[0.0, 4.0, 4.0, 2.0, 1.0],
+                        [0.0, 1.0, 4.0, 2.0, 1.0],  # loses 3/4 at f1, nothing at f2, f3
+                        [0.0, 4.0, 3.9, 2.0, 1.0],  # keeps 0.975 at f2: too little lost
+                        [0.0, 2.0, 4.0, 1.0, 1.0]])  # loses 1/2 at f3, 1/4 at f1 + f2
+_KEYS = {0: [1], 1: [2], 2: [3]}
+
+
+def test_energy_kept_at_own_and_other_frequencies():
+    own, other = energy_kept(_ENERGY, _KEYS)
+    assert own == pytest.approx([0.25, 0.975, 0.5])
+    assert other == pytest.approx([(4 + 2) / (4 + 2), (4 + 2) / (4 + 2), (2 + 4) / (4 + 4)])
+    own, other = energy_kept(_ENERGY, [[1, 2], [2], []])  # a list works; shared and no keys
+    assert own[0] == pytest.approx(5 / 8) and math.isnan(other[0])  # f2 is its own too
+    assert other[1] == pytest.approx(1.0) and math.isnan(own[2])
+
+
+def test_selective_clusters_on_a_known_energy():
+    assert selective_clusters(_ENERGY, _KEYS) == [True, False, True]  # 2: 1/2 >= 2 × 1/4
+    assert selective_clusters(_ENERGY, _KEYS, ratio=2.5) == [True, False, False]
+    assert selective_clusters(_ENERGY, _KEYS, max_kept=0.2) == [False, False, False]
+    assert selective_clusters(_ENERGY, _KEYS, max_kept=0.98) == [True, True, True]
+    assert selective_clusters(_ENERGY, [[1, 2], [2], []]) == [False, False, False]
+
+
 def test_plots(tmp_path):
     import matplotlib
 
@@ -229,6 +281,7 @@ def test_cluster_frequencies_empty_cluster():
 
 _MODEL = ModAddTransformer(5, d_model=8, d_mlp=8)
 _PART = contiguous_partition(8, 8, 2)
+_TEST = (all_pairs(5), all_pairs(5)[:, :2].sum(1) % 5)
 
 
 @pytest.mark.parametrize("call, error, match", [
@@ -240,13 +293,14 @@ _PART = contiguous_partition(8, 8, 2)
      r"'model' must be a modlib ModAddTransformer\. Got Linear"),
     (lambda: embedding_frequencies(ModAddTransformer(4, d_model=8, d_mlp=8)), ValueError,
      r"'p' must be an odd int >= 3\. Got 4"),
-    (lambda: key_frequencies(_MODEL, top=3), ValueError, r"'top' must be an int in \[1, 2\]\. "
-     r"Got 3"),
-    (lambda: key_frequencies(_MODEL, top=1.0), TypeError, r"'top' must be an int\. Got float"),
+    (lambda: key_frequencies(_MODEL, top=3), ValueError,
+     r"'top' must be an int >= 1 and <= 2 or None\. Got 3"),
+    (lambda: key_frequencies(_MODEL, top=1.0), TypeError,
+     r"'top' must be an int >= 1 and <= 2 or None\. Got float 1.0"),
     (lambda: key_frequencies(_MODEL, threshold=0), ValueError,
-     r"'threshold' must be in \(0, 1\]\. Got 0"),
+     r"'threshold' must be a finite real > 0 and <= 1\. Got 0.0"),
     (lambda: key_frequencies(_MODEL, threshold="a"), TypeError,
-     r"'threshold' must be a float in \(0, 1\]\. Got str"),
+     r"'threshold' must be a finite real > 0 and <= 1\. Got str 'a'"),
     (lambda: table_frequencies(torch.zeros(5, 5, 2, dtype=torch.long)), TypeError,
      r"'table' must be a floating-point tensor\. Got torch.int64"),
     (lambda: table_frequencies(torch.zeros(4, 4, 2)), ValueError,
@@ -262,17 +316,17 @@ _PART = contiguous_partition(8, 8, 2)
     (lambda: neuron_frequencies(_MODEL, all_pairs(5) + 1), ValueError,
      r"'X' numbers a, b must lie in \[0, 5\)\. Got values in \[1, 5\]"),
     (lambda: cluster_frequencies(_MODEL, "blocks"), TypeError,
-     r"'partition' must be a modlib Partition\. Got str"),
+     r"'partition' must be a modlib Partition\. Got str 'blocks'"),
     (lambda: cluster_frequencies(_MODEL, contiguous_partition(8, 4, 2)), ValueError,
      r"'mlp.fc_in.weight' of shape \(8, 8\) does not fit a partition of 8 rows and 4 columns"),
     (lambda: cluster_frequencies(_MODEL, _PART, top=0), ValueError,
-     r"'top' must be an int in \[1, 2\]\. Got 0"),
+     r"'top' must be an int >= 1 and <= 2 or None\. Got 0"),
     (lambda: cluster_frequencies(_MODEL, _PART, top=2.0), TypeError,
-     r"'top' must be an int\. Got float"),
+     r"'top' must be an int >= 1 and <= 2 or None\. Got float 2.0"),
     (lambda: cluster_frequencies(_MODEL, _PART, top=None, threshold=1.5), ValueError,
-     r"'threshold' must be in \(0, 1\]\. Got 1.5"),
+     r"'threshold' must be a finite real > 0 and <= 1\. Got 1.5"),
     (lambda: cluster_spectra(_MODEL, None), TypeError,
-     r"'partition' must be a modlib Partition\. Got NoneType"),
+     r"'partition' must be a modlib Partition\. Got None\."),
     (lambda: frequency_norms(torch.zeros(5, 2, dtype=torch.long)), TypeError,
      r"'W' must be a floating-point tensor\. Got torch.int64"),
     (lambda: frequency_norms(torch.zeros(6, 2)), ValueError,
@@ -294,18 +348,29 @@ _PART = contiguous_partition(8, 8, 2)
      r"'spectra' must be a tensor of shape \(n_rows, n_freq\) with n_freq >= 2\. Got"),
     (lambda: plot_frequencies(torch.rand(2, 4), ["a"]), ValueError,
      r"'labels' must name each of the 2 rows\. Got 1 labels"),
+    (lambda: ablation_spectra(torch.nn.Linear(2, 2), {"mlp.fc_in": _PART}, _TEST), TypeError,
+     r"'model' must be a modlib ModAddTransformer"),
+    (lambda: ablation_spectra(_MODEL, {"mlp.fc_in": _PART}, [1, 2]), TypeError,
+     r"'test' must be a dataset of \(X, y\) or a pair of tensors \(X, y\)\. Got list"),
+    (lambda: ablation_spectra(_MODEL, {"mlp.fc_in": _PART}, (_TEST[0], _TEST[1][:3])),
+     ValueError, r"'X' and 'y' must hold the same number of samples\. Got 25 and 3"),
+    (lambda: ablation_spectra(_MODEL, {}, _TEST), ValueError,
+     r"'partitions' must be a non-empty dict"),
+    (lambda: energy_kept(torch.ones(3), {0: [1], 1: [1]}), ValueError,
+     r"'energy' must be a float tensor \(1 \+ k, n_freq\) with k >= 1"),
+    (lambda: energy_kept(torch.ones(3, 4), {0: [1]}), ValueError,
+     r"'keys' must give the frequencies of each cluster 0..1\. Got clusters \[0\]"),
+    (lambda: energy_kept(torch.ones(3, 4), [[1]]), ValueError,
+     r"'keys' must give the frequencies of each of the 2 clusters"),
+    (lambda: energy_kept(torch.ones(3, 4), {0: [1], 1: [4]}), ValueError,
+     r"'keys' must be an int >= 0 and <= 3\. Got 4"),
+    (lambda: energy_kept(torch.ones(3, 4), {0: [1.0], 1: [2]}), TypeError,
+     r"'keys' must be an int >= 0 and <= 3\. Got float 1.0"),
+    (lambda: selective_clusters(torch.ones(3, 4), {0: [1], 1: [2]}, max_kept=0), ValueError,
+     r"'max_kept' must be a finite real > 0 and <= 1\. Got 0.0"),
+    (lambda: selective_clusters(torch.ones(3, 4), {0: [1], 1: [2]}, ratio=-1), ValueError,
+     r"'ratio' must be a finite real > 0\. Got -1.0"),
 ])
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
-
-
-def test_docstring_examples():
-    import doctest
-
-    import matplotlib
-
-    from modlib import fourier
-
-    matplotlib.use("Agg")
-    assert doctest.testmod(fourier).failed == 0

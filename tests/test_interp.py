@@ -1,4 +1,5 @@
-"""Tests of modlib.interp and modlib.circuits on planted networks with known modules."""
+"""Tests of modlib.interp (and the pruning of modlib.circuits) on planted networks with known
+modules."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from torch import nn
 from modlib import clusterability, layer_matrix, spectral_cocluster
 from modlib.analysis.circuits import effective_circuit_size, prune_circuit
 from modlib.analysis.interp import (
+    AblationResult,
     ablate,
     ablate_clusters,
     class_accuracy,
+    cluster_ablation,
+    control_verdict,
     record,
     specialization,
+    specialization_summary,
 )
 from modlib.core.partition import Partition
-from modlib.training.models import PaperMLP
 
 H = 8  # hidden neurons per module
 
@@ -127,6 +131,7 @@ def test_ablating_a_module_kills_its_class_only(net):
     model, parts = net
     result = ablate_clusters(model, parts, [toy_data()], n_classes=2)
     assert result.base.tolist() == [1.0, 1.0]
+    assert result.labels == ("0", "1") and result.counts.tolist() == [32.0, 32.0]
     assert torch.equal(result.drop, torch.eye(2))
     assert result.specialization == pytest.approx(1.0)
     assert result.control < 0.5
@@ -184,8 +189,10 @@ def test_specialization_scale():
     assert specialization(torch.full((4, 3), 0.2)) == pytest.approx(0.0, abs=1e-6)
     assert specialization(torch.zeros(3, 5)) == 0.0  # nothing matters: no information
     assert specialization(torch.ones(1, 5)) == 0.0  # k = 1
-    half = specialization(torch.tensor([[0.5, 0.5], [0.5, 0.0]]))
-    assert 0.0 < half < 1.0
+    # class 0 depends on both clusters equally (0), class 1 on cluster 0 alone (1)
+    assert specialization(torch.tensor([[0.5, 0.5], [0.5, 0.0]])) == pytest.approx(0.5)
+    # one class, k = 4, drops spread over two clusters: 1 - log 2 / log 4
+    assert specialization(torch.tensor([[0.3], [0.3], [0.0], [0.0]])) == pytest.approx(0.5)
     assert specialization(torch.tensor([[0.04, 0.0], [0.0, 0.0]])) == 0.0  # below min_drop
     nan = float("nan")  # a class absent from the data is left out
     assert specialization(torch.tensor([[1.0, nan], [0.0, nan]])) == pytest.approx(1.0)
@@ -204,6 +211,8 @@ def test_circuit_of_class_0_lies_in_module_0():
     assert (model[0].weight != 0).all()  # the model itself is unchanged
     loss = nn.functional.cross_entropy
     assert loss(pruned(X0), y0) <= loss(model(X0), y0) + 1e-6  # the circuit keeps the loss
+    weights = [pruned[i].weight for i in (0, 2, 4)]
+    assert size == sum(int((w != 0).sum()) for w in weights) / sum(w.numel() for w in weights)
 
 
 def test_chunked_pass_is_close_to_exact():
@@ -215,22 +224,6 @@ def test_chunked_pass_is_close_to_exact():
     assert all(abs(s - exact) <= 0.1 for s in sizes)
     coarse = effective_circuit_size(model, X0, y0, chunk=64, bisect=False)
     assert coarse >= min(sizes)
-
-
-def test_tolerance_and_layers():
-    model, _ = planted(noise=0.05)
-    X, y = toy_data()
-    only_last = effective_circuit_size(model, X, y, layers=["4"])
-    assert 0 < only_last <= 1
-    loose = effective_circuit_size(model, X, y, tol=10.0)
-    assert loose <= effective_circuit_size(model, X, y)
-
-
-def test_circuit_on_paper_mlp_is_fast_enough():
-    torch.manual_seed(0)
-    X, y = torch.randn(100, 784), torch.full((100,), 3)
-    size = effective_circuit_size(PaperMLP(hidden=64), X, y)
-    assert 0.0 <= size <= 1.0
 
 
 class _Twice(nn.Module):
@@ -260,25 +253,33 @@ def _bad_part() -> dict[str, Partition]:
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda m, p: record(m, ["nope"]).__enter__(), r"'names' .* not modules.*nope.*Known"),
-    (lambda m, p: ablate(m, {"nope": p["0"]}, 0).__enter__(), r"'partitions' .* not modules"),
-    (lambda m, p: ablate(m, p, 0, mode="both").__enter__(), r"'mode' must be one of"),
-    (lambda m, p: ablate(m, p, 2).__enter__(), r"'cluster' must be an int in \[0, 2\)"),
+    (lambda m, p: record(m, ["nope"]).__enter__(),
+     r"'names' names layers that are not in the model: \['nope'\]. Known: \['0', '1', "),
+    (lambda m, p: ablate(m, {"nope": p["0"]}, 0).__enter__(),
+     r"'partitions' names layers that are not in the model: \['nope'\]"),
+    (lambda m, p: ablate(m, p, 0, mode="both").__enter__(),
+     r"'mode' must be one of \('off', 'on'\). Got 'both'"),
+    (lambda m, p: ablate(m, p, 2).__enter__(), r"'cluster' must be an int >= 0 and <= 1. Got 2"),
     (lambda m, p: ablate(m, {}, 0).__enter__(), r"'partitions' must be a non-empty dict"),
     (lambda m, p: ablate(m, {"0": p["0"], "2": Partition(torch.zeros(16, dtype=torch.long),
                                                            torch.zeros(16, dtype=torch.long), 3)},
                          0).__enter__(), r"same k"),
     (lambda m, p: ablate(m, _bad_part(), 0).__enter__(), r"has 2 rows; layer '0' has 16"),
-    (lambda m, p: class_accuracy(m, [toy_data()], 0), r"'n_classes' must be an int >= 1"),
+    (lambda m, p: class_accuracy(m, [toy_data()], 0), r"'n_classes' must be an int >= 1. Got 0"),
     (lambda m, p: class_accuracy(m, [toy_data()], 1), r"Labels must lie in \[0, 1\)"),
     (lambda m, p: ablate_clusters(m, p, [toy_data()], n_classes=2, mode="x"), r"'mode'"),
     (lambda m, p: ablate_clusters(m, p, [toy_data()], n_classes=2, n_controls=0),
      r"'n_controls' must be an int >= 1. Got 0"),
     (lambda m, p: specialization(torch.ones(3)), r"'drop' must be 2-D"),
-    (lambda m, p: specialization(torch.ones(2, 2), min_drop=0), r"'min_drop' must be"),
+    (lambda m, p: specialization(torch.ones(2, 2), min_drop=0),
+     r"'min_drop' must be a finite real > 0 and <= 1. Got 0.0"),
+    (lambda m, p: cluster_ablation(m, p, lambda: torch.ones(2), n_controls=0),
+     r"'n_controls' must be an int >= 1. Got 0"),
+    (lambda m, p: control_verdict(0.5, []), r"'controls' is empty"),
     (lambda m, p: effective_circuit_size(m, torch.ones(3, 4), torch.zeros(2, dtype=torch.long)),
-     r"'X' and 'y' must be tensors"),
-    (lambda m, p: effective_circuit_size(m, *toy_data(), tol=-1), r"'tol' must be a number >= 0"),
+     r"'X' and 'y' must hold the same number of samples. Got 3 and 2"),
+    (lambda m, p: effective_circuit_size(m, *toy_data(), tol=-1),
+     r"'tol' must be a finite real >= 0. Got -1.0"),
     (lambda m, p: effective_circuit_size(m, *toy_data(), chunk=0), r"'chunk' must be an int >= 1"),
     (lambda m, p: effective_circuit_size(m, *toy_data(), layers=["1"]),
      r"'layers' must name nn.Linear modules.*known: \['0', '2', '4'\]"),
@@ -290,9 +291,74 @@ def test_errors(net, call, match):
     assert _n_hooks(model) == 0
 
 
-def test_doctests():
-    import doctest
+# --- the one ablation loop and its verdicts -----------------------------------------------------
 
-    from modlib import interp
 
-    assert doctest.testmod(interp).failed == 0
+def test_cluster_ablation_signs_a_loss_so_that_positive_means_worse(net):
+    """A metric where lower is better (a loss) gives the same drops as its negation where higher
+    is better (an accuracy-like score): positive means the ablation hurts."""
+    model, parts = net
+    X, y = toy_data()
+
+    def loss() -> torch.Tensor:  # (2,): loss on each class's examples
+        with torch.no_grad():
+            each = nn.functional.cross_entropy(model(X), y, reduction="none")
+        return torch.stack([each[y == c].mean() for c in (0, 1)])
+
+    as_loss = cluster_ablation(model, parts, loss, lower_is_better=True)
+    as_score = cluster_ablation(model, parts, lambda: -loss())
+    assert torch.equal(as_loss.drop, as_score.drop)
+    assert torch.equal(as_loss.base, loss()) and torch.equal(as_score.base, -loss())
+    assert (as_loss.drop.diag() > 0).all()  # removing module c makes class c's loss rise
+    # removing module 0 only lowers logit 0, which cannot make class 1's loss rise
+    assert as_loss.drop[0, 1] <= 1e-6 and as_loss.drop[1, 0] <= 1e-6
+    assert as_loss.specialization == pytest.approx(1.0)
+
+
+def test_cluster_ablation_scores_only_the_chosen_columns(net):
+    model, parts = net
+    fixed = torch.tensor([1.0, 1.0, 1.0])
+    calls = []
+
+    def measure() -> torch.Tensor:  # column 2: always the same; columns 0-1: class accuracy
+        calls.append(1)
+        return torch.cat([class_accuracy(model, [toy_data()], 2), fixed[2:]])
+
+    every = cluster_ablation(model, parts, measure, n_controls=2, labels=["a", "b", "c"],
+                             counts=fixed)
+    assert len(calls) == (1 + 2) * 2 + 1
+    assert torch.equal(every.drop, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    assert every.labels == ("a", "b", "c") and every.counts is fixed
+    only_2 = cluster_ablation(model, parts, measure, scored=torch.tensor([False, False, True]))
+    assert only_2.specialization == 0.0 and every.specialization == pytest.approx(1.0)
+    none = cluster_ablation(model, parts, measure, scored=torch.zeros(3, dtype=torch.bool))
+    assert none.specialization == none.control == 0.0
+
+
+@pytest.mark.parametrize("score, controls, verdict", [
+    (0.9, [0.1, 0.5, 0.3], "above every control"),
+    (0.05, [0.1, 0.5], "below every control"),
+    (0.3, [0.1, 0.5], "inside the controls' range"),
+    (0.5, [0.1, 0.5], "inside the controls' range"),  # a tie with the highest is not above
+    (0.1, [0.1], "inside the controls' range"),
+])
+def test_control_verdict(score, controls, verdict):
+    assert control_verdict(score, controls) == verdict
+
+
+def _result(score: float, controls: list[float]) -> AblationResult:
+    return AblationResult(drop=torch.zeros(2, 3), base=torch.ones(3), specialization=score,
+                          control=controls[0], control_drop=torch.zeros(2, 3), controls=controls)
+
+
+@pytest.mark.parametrize("modular, baseline, start", [
+    (0.8, 0.2, "Here the modular model's clusters specialise beyond chance and the baseline's"),
+    (0.8, 0.7, "Here both models score above their controls: modular training is not"),
+    (0.2, 0.2, "Here neither model's clusters specialise beyond chance."),
+    (0.2, 0.8, "Here only the baseline's clusters score above their controls."),
+    (0.6, 0.1, "Here neither"),  # 0.6 equals the highest control: not above it
+])
+def test_specialization_summary_is_keyed_on_both_models(modular, baseline, start):
+    controls = [0.3, 0.6]
+    text = specialization_summary(_result(baseline, controls), _result(modular, controls))
+    assert text.startswith(start) and text.endswith(".")

@@ -91,7 +91,14 @@ def test_clusterability_loss_takes_mlp_layers(kind):
     assert loss.layer_names == mlp_layers(model)
     value = loss()
     value.backward()
-    assert 0 <= float(value.detach()) <= 1
+    modules = weight_layers(model)
+    shares = []
+    for name, part in loss.partitions.items():  # W² inside the clusters over all of W², by hand
+        W2 = layer_matrix(modules[name]).detach().square()
+        inside = part.rows[:, None] == part.cols[None, :]
+        shares.append(float(W2[inside].sum() / W2.sum()))
+    assert float(value.detach()) == pytest.approx(1 - sum(shares) / len(shares), rel=1e-5)
+    assert all(modules[n].weight.grad.abs().sum() > 0 for n in mlp_layers(model))
 
 
 def test_spectral_partitions_default_to_mlp_in():
@@ -185,7 +192,7 @@ def both_families() -> nn.Module:
      r"No supported model family .* First module names seen: \['attn\.q', 'attn\.k', "),
     (lambda: family(both_families()), ValueError,
      r"More than one \(\['gpt2', 'llama'\]\) model family matches"),
-    (lambda: family("gpt2"), TypeError, r"'model' must be an nn\.Module\. Got str\."),
+    (lambda: family("gpt2"), TypeError, r"'model' must be a torch\.nn\.Module\. Got str 'gpt2'\."),
     (lambda: mlp_layers(tiny("gpt2"), "hidden"), ValueError,
      r"'which' must be one of \('in', 'out', 'both'\)\. Got 'hidden'\."),
     (lambda: attention_layers(tiny("gpt2"), "qkv"), ValueError,
@@ -197,14 +204,16 @@ def both_families() -> nn.Module:
     (lambda: spectral_partitions(tiny("gpt2"), "4"), TypeError,
      r"'k' must be an int >= 1\. Got str"),
     (lambda: spectral_partitions(tiny("gpt2"), 4, seed=0.5), TypeError,
-     r"'seed' must be an int\. Got float"),
+     r"'seed' must be an int\. Got float 0.5\."),
+    (lambda: spectral_partitions(tiny("gpt2"), 4, progress=1), TypeError,
+     r"'progress' must be True or False\. Got 1\."),
     (lambda: spectral_partitions(tiny("gpt2"), 4, "transformer.h.0.mlp.c_fc"), TypeError,
-     r"'layers' must be a list of module names \(str\)\. Got 'transformer"),
+     r"'layers' must be a list of layer names\. Got str 'transformer"),
     (lambda: spectral_partitions(tiny("gpt2"), 4, []), ValueError,
-     r"'layers' must name at least one module\. Got \[\]\."),
+     r"'layers' is empty: name at least one layer\."),
     (lambda: spectral_partitions(tiny("gpt2"), 4, ["transformer.h.0.mlp"]), ValueError,
-     r"'layers' must name Linear/Conv2d/Conv1D modules of the model\. Got unknown names "
-     r"\['transformer\.h\.0\.mlp'\]; known ones start \['transformer\.h\.0\.attn\.c_attn'"),
+     r"'layers' names layers that are not in the model: \['transformer\.h\.0\.mlp'\]\. "
+     r"Known: \['transformer\.h\.0\.attn\.c_attn'"),
     (lambda: spectral_partitions(PaperMLP(), 4, ["fc2"]), ValueError,
      r"No supported model family"),
 ])

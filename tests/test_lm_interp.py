@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import pytest
 import torch
 
-from modlib import contiguous_partition, evaluate, lm_interp
-from modlib.analysis.interp import ablate, specialization
+from modlib import contiguous_partition, evaluate, layer_matrix, weight_layers
+from modlib.analysis.interp import AblationResult, ablate, specialization
 from modlib.analysis.lm_interp import (
     KINDS,
+    KindAblation,
     ablate_by_kind,
     layer_scores,
     loss_by_kind,
@@ -37,18 +37,23 @@ def blocks(vocab: int = 20, n: int = 6, length: int = 9, seed: int = 0):
     return torch.randint(vocab, (n, length), generator=torch.Generator().manual_seed(seed))
 
 
-def test_doctests():
-    assert doctest.testmod(lm_interp).failed == 0
-
-
 # --- layer_scores ------------------------------------------------------------------------------
 
 
 def test_layer_scores_default_is_every_mlp_matrix_and_near_chance_at_init():
-    scores = layer_scores(tiny(), k=2)
+    model = tiny()
+    scores = layer_scores(model, k=2)
     assert list(scores) == [C_FC, "transformer.h.0.mlp.c_proj"]
-    for s in scores.values():
-        assert 0 <= s.chance_level <= s.clusterability <= 1
+    for name, s in scores.items():
+        W = layer_matrix(weight_layers(model)[name]).detach()
+        rows, cols = s.partition.rows, s.partition.cols
+        inside = rows[:, None] == cols[None, :]
+        assert s.shape == tuple(W.shape)
+        assert s.clusterability == pytest.approx(float(W.square()[inside].sum()
+                                                       / W.square().sum()), rel=1e-5)
+        sizes = [(int((rows == c).sum()), int((cols == c).sum())) for c in range(2)]
+        want = sum(r * c for r, c in sizes) / (W.shape[0] * W.shape[1])
+        assert s.chance_level == pytest.approx(want)
         assert s.clusterability - s.chance_level < 0.3  # a random matrix: close to chance
 
 
@@ -73,13 +78,17 @@ def test_layer_scores_other_families():
                                             "gpt_neox.layers.0.mlp.dense_4h_to_h"]
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(layers=["transformer.h.9.mlp.c_fc"]), r"'layers' must name weight layers"),
-    (dict(partitions={C_FC: contiguous_partition(5, 16, 2)}), r"rows"),
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    (dict(layers=["transformer.h.9.mlp.c_fc"]), ValueError,
+     r"'layers' names layers that are not in the model: \['transformer.h.9.mlp.c_fc'\]"),
+    (dict(partitions={C_FC: contiguous_partition(5, 16, 2)}), ValueError, r"rows"),
+    (dict(k=0), ValueError, r"'k' must be an int >= 1. Got 0"),
+    (dict(seed=1.5), TypeError, r"'seed' must be an int. Got float 1.5"),
 ])
-def test_layer_scores_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        layer_scores(tiny(), 2, **kwargs)
+def test_layer_scores_errors(kwargs, error, match):
+    kwargs = {"k": 2, **kwargs}
+    with pytest.raises(error, match=match):
+        layer_scores(tiny(), **kwargs)
 
 
 # --- token_losses and perplexity ---------------------------------------------------------------
@@ -97,10 +106,12 @@ def test_token_losses_mean_is_the_evaluation_loss_and_batching_does_not_matter()
 
 
 @pytest.mark.parametrize(("data", "kwargs", "error", "match"), [
-    (torch.zeros(3, 9), {}, TypeError, r"'blocks' must be a LongTensor"),
-    ([[1, 2, 3]], {}, TypeError, r"Got list"),
+    (torch.zeros(3, 9), {}, TypeError, r"'blocks' must be a LongTensor .* Got Tensor of dtype "
+     r"torch.float32 and shape \(3, 9\)"),
+    ([[1, 2, 3]], {}, TypeError, r"Got list \[\[1, 2, 3\]\]"),
     (torch.zeros(3, 1).long(), {}, ValueError, r"at least one block of 2"),
-    (torch.zeros(3, 9).long(), dict(batch_size=0), ValueError, r"'batch_size' must be an int"),
+    (torch.zeros(3, 9).long(), dict(batch_size=0), ValueError,
+     r"'batch_size' must be an int >= 1. Got 0"),
 ])
 def test_token_losses_errors(data, kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -131,7 +142,7 @@ def test_token_kind(text, kind):
 
 
 def test_token_kind_refuses_a_non_string():
-    with pytest.raises(TypeError, match=r"'text' must be a str. Got int"):
+    with pytest.raises(TypeError, match=r"'text' must be a str. Got 3\."):
         token_kind(3)
 
 
@@ -181,25 +192,27 @@ def test_ablate_by_kind_measures_what_ablate_does():
     kind_of_id = torch.arange(20) % len(KINDS)
     parts = {C_FC: contiguous_partition(64, 16, 2)}
     before = token_losses(model, data)
-    result = ablate_by_kind(model, parts, data, kind_of_id)
+    result = ablate_by_kind(model, parts, data, kind_of_id, min_tokens=1)
     kinds = kind_of_id[data[:, 1:]]
-    assert result.kinds == KINDS
-    assert result.delta.shape == result.control_delta.shape == (2, len(KINDS))
-    assert int(result.counts.sum()) == data[:, 1:].numel()
+    assert isinstance(result, AblationResult) and KindAblation is AblationResult
+    assert result.labels == KINDS
+    assert result.drop.shape == result.control_drop.shape == (2, len(KINDS))
+    assert result.counts.tolist() == torch.bincount(kinds.flatten(), minlength=5).tolist()
     assert torch.allclose(result.base, loss_by_kind(before, kinds))
-    with ablate(model, parts, 1):
+    with ablate(model, parts, 1):  # drop: the loss increase, ablated − intact
         want = loss_by_kind(token_losses(model, data), kinds) - result.base
-    assert torch.allclose(result.delta[1], want)
+    assert torch.allclose(result.drop[1], want)
     assert torch.equal(token_losses(model, data), before)  # the hooks are gone
-    assert 0 <= result.specialization <= 1 and 0 <= result.control <= 1
+    assert result.specialization == pytest.approx(specialization(result.drop))
+    assert result.control == pytest.approx(specialization(result.control_drop))
 
 
 def test_ablate_by_kind_with_one_cluster_the_control_is_the_same():
     model, data = tiny(), blocks()
     parts = {C_FC: contiguous_partition(64, 16, 1)}  # zeroes every hidden neuron
     result = ablate_by_kind(model, parts, data, torch.arange(20) % len(KINDS))
-    assert torch.allclose(result.delta, result.control_delta, equal_nan=True)
-    assert result.delta.abs().nan_to_num(0).sum() > 0  # the MLP mattered
+    assert torch.allclose(result.drop, result.control_drop, equal_nan=True)
+    assert result.drop.abs().nan_to_num(0).sum() > 0  # the MLP mattered
 
 
 def test_ablate_by_kind_scores_only_kinds_with_enough_tokens():
@@ -211,11 +224,11 @@ def test_ablate_by_kind_scores_only_kinds_with_enough_tokens():
     assert every.specialization > 0
     none = ablate_by_kind(model, parts, data, kind_of_id, min_tokens=int(counts.max()) + 1)
     assert none.specialization == none.control == 0.0
-    assert torch.allclose(none.delta, every.delta)  # delta keeps every kind
+    assert torch.allclose(none.drop, every.drop)  # drop keeps every kind
     top = counts == counts.max()
     one = ablate_by_kind(model, parts, data, kind_of_id, min_tokens=int(counts.max()),
                          min_drop=1e-6)
-    assert one.specialization == pytest.approx(specialization(every.delta[:, top],
+    assert one.specialization == pytest.approx(specialization(every.drop[:, top],
                                                               min_drop=1e-6))
     with pytest.raises(ValueError, match=r"'min_tokens' must be an int >= 1. Got 0"):
         ablate_by_kind(model, parts, data, kind_of_id, min_tokens=0)
@@ -232,7 +245,7 @@ def test_ablate_by_kind_several_controls_are_different_shuffles():
                            n_controls=3)
     assert one.controls == [one.control] and len(three.controls) == 3
     assert three.control == three.controls[0] == one.control  # the first control is seed 0
-    assert torch.equal(three.control_delta, one.control_delta)
+    assert torch.equal(three.control_drop, one.control_drop)
     assert len(set(three.controls)) == 3  # seeds 0, 1, 2: three different partitions
 
 

@@ -193,13 +193,14 @@ _m = {"l": torch.ones(2, 2, dtype=torch.bool)}
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda m: circuit(m, _X, _y, keep=0), r"'keep' must be a number in \(0, 1\]"),
-    (lambda m: circuit(m, _X, _y, keep=1.5), r"'keep' must be a number in \(0, 1\]. Got 1.5"),
-    (lambda m: circuit(m, _X, _y, keep=True), r"'keep' must be a number"),
+    (lambda m: circuit(m, _X, _y, keep=0), r"'keep' must be a finite real > 0 and <= 1. Got 0.0"),
+    (lambda m: circuit(m, _X, _y, keep=1.5), r"'keep' must be a finite real > 0 and <= 1. "
+     r"Got 1.5"),
     (lambda m: edge_attributions(m, _X, _y, layers=["fc9"]), r"'layers' must name nn.Linear"),
     (lambda m: edge_attributions(m, _X, _y, layers=[]), r"'layers' must name nn.Linear"),
-    (lambda m: edge_attributions(m, _X, _y[:5]), r"same, non-zero number of examples"),
-    (lambda m: edge_attributions(m, _X, _y[:, None]), r"'y' 1-D"),
+    (lambda m: edge_attributions(m, _X, _y[:5]),
+     r"'X' and 'y' must hold the same number of samples. Got 6 and 5"),
+    (lambda m: edge_attributions(m, _X, _y[:, None]), r"'y' must be 1-D \(one label per sample\)"),
     (lambda m: edge_attributions(m, _X, _y, X_corrupt=_X[:3]),
      r"'X_corrupt' must be a tensor of the same shape"),
     (lambda m: edge_attributions(m, _X, _y + 2), r"labels in \[0, n_classes\)"),
@@ -221,17 +222,20 @@ def test_errors(call, match):
         call(TinyMLP())
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda m: circuit(m, _X, _y, keep=True), r"'keep' must be a finite real > 0 and <= 1. "
+     r"Got bool True"),
+    (lambda m: edge_attributions(m, _X, _y.float()), r"'y' must hold integer class labels"),
+    (lambda m: edge_attributions(m, _X.tolist(), _y), r"'X' must be a torch.Tensor. Got list"),
+])
+def test_type_errors(call, match):
+    with pytest.raises(TypeError, match=match):
+        call(TinyMLP())
+
+
 def test_error_no_margin_to_keep():
     model = TinyMLP()
     for p in model.parameters():
         nn.init.zeros_(p)
     with pytest.raises(ValueError, match=r"margin .* <= 0: there is no task performance"):
         circuit(model, _X, _y)
-
-
-def test_doctests():
-    import doctest
-
-    import modlib.analysis.patching
-
-    assert doctest.testmod(modlib.patching).failed == 0

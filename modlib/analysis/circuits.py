@@ -13,51 +13,32 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
-from ..core.graph import weight_layers
-from .interp import _frozen_prefix
-from .patching import _check_masks, circuit, jaccard
+from ..hooks import capture_once, eval_mode, frozen_prefix, replace_forward
+from ..validate import check_bool, check_choice, check_data, check_int, check_real, describe
+from .patching import _check_masks, _linears, circuit, jaccard
 
-__all__ = ["Method", "class_circuits", "class_examples", "effective_circuit_size",
-           "jaccard_matrix", "prune_circuit"]
+__all__ = ["Method", "SizeVerdict", "class_circuits", "class_examples", "compare_circuit_sizes",
+           "effective_circuit_size", "jaccard_matrix", "prune_circuit"]
 
 Method = Literal["patching", "pruning"]  # attribution patching, or the paper's greedy pruning
 
 
 def _circuit_layers(model: nn.Module, X: Tensor, y: Tensor, layers: Sequence[str] | None,
                     tol: float, chunk: int) -> list[str]:
-    if not isinstance(X, Tensor) or not isinstance(y, Tensor) or y.ndim != 1 \
-            or X.shape[0] != y.shape[0] or y.numel() == 0:
-        raise ValueError(f"'X' and 'y' must be tensors with the same, non-zero number of "
-                         f"examples and 'y' 1-D. Got shapes {tuple(getattr(X, 'shape', ()))} and "
-                         f"{tuple(getattr(y, 'shape', ()))}.")
-    if not isinstance(tol, (int, float)) or not tol >= 0:
-        raise ValueError(f"'tol' must be a number >= 0. Got {tol!r}.")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"'chunk' must be an int >= 1. Got {chunk!r}.")
-    linear = [n for n, m in weight_layers(model).items() if isinstance(m, nn.Linear)]
-    names = linear if layers is None else list(layers)
-    if not names or any(n not in linear for n in names):
-        raise ValueError(f"'layers' must name nn.Linear modules of the model. Got {names}; "
-                         f"known: {linear}.")
-    return [n for n in linear if n in names]  # model order
+    check_data(X, y)
+    check_real(tol, "tol", minimum=0)
+    check_int(chunk, "chunk", minimum=1)
+    return list(_linears(model, layers))  # model order
 
 
 def _layer_input(model: nn.Module, layer: nn.Module, name: str, X: Tensor) -> Tensor:
-    inputs: list[Tensor] = []
-    handle = layer.register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
-    try:
-        model(X)
-    finally:
-        handle.remove()
-    if len(inputs) != 1:
-        raise ValueError(f"Layer '{name}' ran {len(inputs)} times in one forward pass; "
-                         f"'layers' must name layers that run exactly once (no shared weights).")
-    return inputs[0]
+    return capture_once(model, {name: layer}, X)[1][name][0]
 
 
 def _prune_layer(layer: nn.Linear, x: Tensor, loss_ok: Callable[[], bool], chunk: int,
@@ -70,8 +51,7 @@ def _prune_layer(layer: nn.Linear, x: Tensor, loss_ok: Callable[[], bool], chunk
     rows, cols = order // layer.in_features, order % layer.in_features
     out = layer(x)  # (..., n_out) with the weights accepted so far
     trial = [out]
-    layer.forward = lambda _: trial[0]  # shadows nn.Linear.forward until deleted
-    try:
+    with replace_forward(layer, lambda *args: trial[0]):  # the model sees the trial output
         pos, size = 0, chunk
         while pos < order.numel():
             end = pos + size
@@ -84,8 +64,6 @@ def _prune_layer(layer: nn.Linear, x: Tensor, loss_ok: Callable[[], bool], chunk
                 size //= 2  # retry a smaller group from the same weight
             else:
                 pos += idx.numel()  # kept
-    finally:
-        del layer.forward
 
 
 @torch.no_grad()
@@ -117,6 +95,8 @@ def prune_circuit(model: nn.Module, X: Tensor, y: Tensor, *, layers: Sequence[st
     Raises:
         ValueError: mismatched ``X``/``y``, ``tol < 0``, ``chunk < 1``, ``layers`` naming
             anything but Linear modules, or a layer that runs more than once per forward.
+        TypeError: ``X`` or ``y`` not tensors, ``y`` not integer labels, ``tol``, ``chunk`` or
+            ``bisect`` of the wrong type.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
@@ -127,6 +107,7 @@ def prune_circuit(model: nn.Module, X: Tensor, y: Tensor, *, layers: Sequence[st
     Introduced in notebook 04.
     """
     names = _circuit_layers(model, X, y, layers, tol, chunk)
+    check_bool(bisect, "bisect")
     model = copy.deepcopy(model).eval()
     modules = dict(model.named_modules())
     device = next(model.parameters()).device
@@ -138,7 +119,7 @@ def prune_circuit(model: nn.Module, X: Tensor, y: Tensor, *, layers: Sequence[st
     limit = loss() + float(tol)
     for name in reversed(names):
         x = _layer_input(model, modules[name], name, X)
-        with _frozen_prefix(model, [modules[name]], X):  # earlier layers: replayed, not rerun
+        with frozen_prefix(model, [modules[name]], X):  # earlier layers: replayed, not rerun
             _prune_layer(modules[name], x, lambda: loss() <= limit, chunk, bisect)
     return model
 
@@ -191,8 +172,8 @@ def class_examples(model: nn.Module, X: Tensor, y: Tensor, label: int, *, n_max:
         right), on the model's device.
 
     Raises:
-        ValueError: mismatched ``X``/``y``, or ``label``, ``n_max`` or ``batch_size`` not an
-            int (``n_max``, ``batch_size`` >= 1).
+        ValueError: mismatched ``X``/``y``, ``label`` < 0, ``n_max`` or ``batch_size`` < 1.
+        TypeError: ``label``, ``n_max`` or ``batch_size`` not an int; ``y`` not integer labels.
 
     Example:
         >>> model = nn.Linear(3, 2)
@@ -203,23 +184,15 @@ def class_examples(model: nn.Module, X: Tensor, y: Tensor, label: int, *, n_max:
 
     Introduced in notebook 04.
     """
-    for name, value, low in (("label", label, 0), ("n_max", n_max, 1),
-                             ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"'{name}' must be an int >= {low}. Got {value!r}.")
-    if not isinstance(X, Tensor) or not isinstance(y, Tensor) or y.ndim != 1 \
-            or X.ndim == 0 or X.shape[0] != y.shape[0]:
-        raise ValueError(f"'X' and 'y' must be tensors with the same number of examples and "
-                         f"'y' 1-D. Got shapes {tuple(getattr(X, 'shape', ()))} and "
-                         f"{tuple(getattr(y, 'shape', ()))}.")
-    device, was_training = next(model.parameters()).device, model.training
-    model.eval()
-    try:
+    label = check_int(label, "label", minimum=0)
+    n_max = check_int(n_max, "n_max", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    X, y = check_data(X, y)
+    device = next(model.parameters()).device
+    with eval_mode(model):
         chosen = (y == label).nonzero().flatten()
         right = [model(X[part].to(device)).argmax(-1).cpu() == label
                  for part in chosen.split(batch_size)]
-    finally:
-        model.train(was_training)
     if right:
         chosen = chosen[torch.cat(right)]
     chosen = chosen[:n_max]
@@ -264,9 +237,10 @@ def class_circuits(model: nn.Module, X: Tensor, y: Tensor, *, method: Method = "
 
     Introduced in notebook 04.
     """
-    if method not in get_args(Method):
-        raise ValueError(f"'method' must be one of {get_args(Method)}. Got {method!r}.")
-    labels = sorted(set(y.tolist())) if classes is None else list(classes)
+    method = check_choice(method, "method", get_args(Method))
+    X, y = check_data(X, y)
+    labels = (sorted(set(y.tolist())) if classes is None
+              else [check_int(c, "classes", minimum=0) for c in classes])
     found = {}
     for c in labels:
         X_c, y_c = class_examples(model, X, y, c, n_max=n_max)
@@ -307,7 +281,7 @@ def jaccard_matrix(circuits: Mapping[int, dict[str, Tensor]]) -> Tensor:
     """
     if not isinstance(circuits, Mapping) or not circuits:
         raise ValueError(f"'circuits' must be a non-empty dict {{class: masks}}. Got "
-                         f"{circuits!r}.")
+                         f"{describe(circuits)}.")
     masks = list(circuits.values())
     for m in masks:
         _check_masks(m, "circuits")
@@ -317,3 +291,64 @@ def jaccard_matrix(circuits: Mapping[int, dict[str, Tensor]]) -> Tensor:
         for b in range(a + 1, n):
             J[a, b] = J[b, a] = jaccard(masks[a], masks[b])
     return J
+
+
+@dataclass(frozen=True)
+class SizeVerdict:
+    """Which of two models, baseline and modular, has the smaller circuits by one measure."""
+
+    baseline: float  # the baseline's circuit size, averaged over the classes
+    modular: float  # the modular model's
+    n_smaller: int  # classes whose modular circuit is smaller than the baseline's
+    n_classes: int  # classes compared
+    smaller: str  # "modular" if its mean is smaller, else "baseline" (a tie says "baseline")
+
+
+def compare_circuit_sizes(baseline: Mapping[str, Sequence[float]],
+                          modular: Mapping[str, Sequence[float]]
+                          ) -> tuple[dict[str, SizeVerdict], bool]:
+    """Compare two models' circuit sizes by several measures, and whether the measures agree.
+
+    Args:
+        baseline: ``{measure: one circuit size per class}``, e.g. ``{"patching": [...],
+            "pruning": [...]}`` with :func:`modlib.analysis.patching.circuit_size` of each
+            class's circuit (:func:`class_circuits` with that ``method``).
+        modular: the same for the modular model: the same measures, the same classes in the
+            same order.
+
+    Returns:
+        ``({measure: SizeVerdict}, agree)``: per measure the two mean sizes, the number of
+        classes whose modular circuit is smaller, and the model with the smaller mean; ``agree``
+        is True when every measure names the same model.
+
+    Raises:
+        ValueError: no measure, measures that differ between the models, or a measure with no
+            class or a different number of classes for the two models.
+
+    Example:
+        >>> verdicts, agree = compare_circuit_sizes(
+        ...     {"patching": [0.4, 0.2], "pruning": [0.1, 0.1]},
+        ...     {"patching": [0.3, 0.1], "pruning": [0.2, 0.05]})
+        >>> verdicts["patching"].smaller, verdicts["pruning"].n_smaller, agree
+        ('modular', 1, False)
+
+    Introduced in notebook 04.
+    """
+    if not isinstance(baseline, Mapping) or not isinstance(modular, Mapping) or not baseline \
+            or list(baseline) != list(modular):
+        raise ValueError(f"'baseline' and 'modular' must be dicts {{measure: sizes}} with the "
+                         f"same measures. Got {describe(baseline)} and {describe(modular)}.")
+    verdicts = {}
+    for measure, b_sizes in baseline.items():
+        b = [check_real(x, "baseline") for x in b_sizes]
+        m = [check_real(x, "modular") for x in modular[measure]]
+        if not b or len(b) != len(m):
+            raise ValueError(f"Measure {measure!r} must give both models one size per class, "
+                             f"for the same classes. Got {len(b)} and {len(m)} sizes.")
+        mean_b, mean_m = sum(b) / len(b), sum(m) / len(m)
+        n_smaller = sum(x < y for y, x in zip(b, m, strict=True))
+        verdicts[measure] = SizeVerdict(baseline=mean_b, modular=mean_m, n_smaller=n_smaller,
+                                        n_classes=len(b),
+                                        smaller="modular" if mean_m < mean_b else "baseline")
+    agree = len({v.smaller for v in verdicts.values()}) == 1
+    return verdicts, agree

@@ -4,23 +4,27 @@ A transformer that has grokked ``(a + b) mod p`` embeds each residue ``a`` as ``
 ``sin(w a)`` for a few *key frequencies* ``w = 2π f / p``, and its MLP neurons compute products of
 such waves (*Progress measures for grokking via mechanistic interpretability*). Measured here:
 the Fourier basis of Z_p and the frequencies of the embedding, of each MLP hidden neuron and of
-each cluster of them, and of the logits (what ablating a cluster takes away), with two figures.
+each cluster of them, and of the logits (what ablating a cluster takes away:
+:func:`ablation_spectra`, :func:`energy_kept` and :func:`selective_clusters`), with two figures.
 Frequencies are ``0..(p - 1) // 2``; 0 is the constant. Notebook 06.
 """
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ..core.partition import Partition
+from ..hooks import record
 from ..training.models import ModAddTransformer
-from .interp import record
+from ..training.train import evaluate
+from ..validate import check_data, check_int, check_real, describe
+from .interp import _common_k, ablate
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -28,15 +32,15 @@ if TYPE_CHECKING:
 
     from ..training.train import History
 
-__all__ = ["activation_table", "all_pairs", "basis_labels", "cluster_frequencies",
-           "cluster_spectra", "embedding_frequencies", "fourier_basis", "frequency_norms",
-           "key_frequencies", "logit_frequencies", "neuron_frequencies", "plot_frequencies",
-           "plot_grokking", "table_frequencies"]
+__all__ = ["ablation_spectra", "activation_table", "all_pairs", "basis_labels",
+           "cluster_frequencies", "cluster_spectra", "embedding_frequencies", "energy_kept",
+           "fourier_basis", "frequency_norms", "key_frequencies", "logit_frequencies",
+           "neuron_frequencies", "plot_frequencies", "plot_grokking", "selective_clusters",
+           "table_frequencies"]
 
 
 def _check_p(p: object) -> int:
-    if isinstance(p, bool) or not isinstance(p, int):
-        raise TypeError(f"'p' must be an int. Got {type(p).__name__}.")
+    p = check_int(p, "p")
     if p < 3 or p % 2 == 0:
         raise ValueError(f"'p' must be an odd int >= 3. Got {p}.")
     return p
@@ -44,7 +48,7 @@ def _check_p(p: object) -> int:
 
 def _check_model(model: object) -> ModAddTransformer:
     if not isinstance(model, ModAddTransformer):
-        raise TypeError(f"'model' must be a modlib ModAddTransformer. Got {type(model).__name__}.")
+        raise TypeError(f"'model' must be a modlib ModAddTransformer. Got {describe(model)}.")
     _check_p(model.p)
     return model
 
@@ -184,29 +188,13 @@ def key_frequencies(model: ModAddTransformer, *, top: int | None = None,
         2
     """
     n = (_check_model(model).p - 1) // 2
-    _check_top(top, n)
-    _check_threshold(threshold)
+    check_int(top, "top", minimum=1, maximum=n, none_ok=True)
+    check_real(threshold, "threshold", minimum=0, maximum=1, low_open=True)
     energy = embedding_frequencies(model)[1:].pow(2)  # (n,): frequencies 1..n
     order = torch.argsort(energy, descending=True, stable=True)
     if top is None:
         top = max(1, int((energy >= threshold * energy.max()).sum()))
     return [int(i) + 1 for i in order[:top]]
-
-
-def _check_threshold(threshold: object) -> None:
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise TypeError(f"'threshold' must be a float in (0, 1]. Got {type(threshold).__name__}.")
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"'threshold' must be in (0, 1]. Got {threshold}.")
-
-
-def _check_top(top: object, n: int) -> None:
-    if top is None:
-        return
-    if isinstance(top, bool) or not isinstance(top, int):
-        raise TypeError(f"'top' must be an int. Got {type(top).__name__}.")
-    if not 1 <= top <= n:
-        raise ValueError(f"'top' must be an int in [1, {n}]. Got {top}.")
 
 
 def all_pairs(p: int) -> Tensor:
@@ -351,7 +339,7 @@ def neuron_frequencies(model: ModAddTransformer, X: Tensor | None = None) -> Ten
 
 def _check_partition(model: ModAddTransformer, partition: object) -> None:
     if not isinstance(partition, Partition):
-        raise TypeError(f"'partition' must be a modlib Partition. Got {type(partition).__name__}.")
+        raise TypeError(f"'partition' must be a modlib Partition. Got {describe(partition)}.")
     partition.check_fits(model.mlp.fc_in.weight, "mlp.fc_in.weight")
 
 
@@ -420,8 +408,8 @@ def cluster_frequencies(model: ModAddTransformer, partition: Partition, X: Tenso
         [0, 1]
     """
     _check_partition(_check_model(model), partition)
-    _check_top(top, (model.p - 1) // 2)
-    _check_threshold(threshold)
+    check_int(top, "top", minimum=1, maximum=(model.p - 1) // 2, none_ok=True)
+    check_real(threshold, "threshold", minimum=0, maximum=1, low_open=True)
     out: dict[int, list[int]] = {}
     for c, share in enumerate(cluster_spectra(model, partition, X)):
         order = torch.argsort(share, descending=True, stable=True)
@@ -461,6 +449,161 @@ def logit_frequencies(model: ModAddTransformer, X: Tensor | None = None) -> Tens
     p = _check_model(model).p
     energy, _ = table_frequencies(_pair_table(model, X, None))  # (p, n_freq): one row per logit
     return energy.sum(0) / (p * p)
+
+
+def ablation_spectra(model: ModAddTransformer, partitions: dict[str, Partition],
+                     test: Dataset | tuple[Tensor, Tensor], X: Tensor | None = None
+                     ) -> tuple[list[float], Tensor]:
+    """Accuracy and logit energy per frequency, intact and with each cluster ablated.
+
+    The model is measured intact, then inside :func:`modlib.analysis.interp.ablate` for each
+    cluster ``0..k-1`` of ``partitions`` (OFF ablation): each time its accuracy on ``test``
+    (:func:`modlib.evaluate`, one batch) and :func:`logit_frequencies`. A cluster that carries
+    some frequencies takes their energy out of the logits when it is removed (see
+    :func:`energy_kept` and :func:`selective_clusters`).
+
+    Args:
+        model: a :class:`modlib.ModAddTransformer` with an odd ``p``.
+        partitions: ``{layer name: Partition}`` with one k, e.g. ``{"mlp.fc_in": partition}``.
+        test: the held-out pairs, a dataset of ``(X, y)`` (``modular_addition(...).test``) or
+            an ``(X, y)`` pair of tensors.
+        X: the pairs :func:`logit_frequencies` reads; default :func:`all_pairs`.
+
+    Returns:
+        ``(accuracy, energy)``: 1 + k accuracies (intact first, then without cluster 0, 1, …)
+        and a (1 + k, (p - 1) // 2 + 1) float32 tensor, row ``1 + c`` the logit energy per
+        frequency without cluster c.
+
+    Raises:
+        TypeError: ``model`` not a ModAddTransformer, ``test`` neither a dataset nor tensors.
+        ValueError: as :func:`modlib.analysis.interp.ablate` and :func:`logit_frequencies`.
+
+    Example:
+        >>> from modlib import contiguous_partition
+        >>> model = ModAddTransformer(5, d_model=8, d_mlp=16)
+        >>> test = (all_pairs(5), all_pairs(5)[:, :2].sum(1) % 5)
+        >>> acc, energy = ablation_spectra(model, {"mlp.fc_in": contiguous_partition(16, 8, 2)},
+        ...                                test)
+        >>> len(acc), tuple(energy.shape)
+        (3, (3, 3))
+
+    Introduced in notebook 06.
+    """
+    _check_model(model)
+    if isinstance(test, tuple):
+        test = TensorDataset(*check_data(*test))
+    elif not isinstance(test, Dataset):
+        raise TypeError(f"'test' must be a dataset of (X, y) or a pair of tensors (X, y). "
+                        f"Got {describe(test)}.")
+    loader = DataLoader(test, batch_size=len(test))
+    k = _common_k(partitions)
+
+    def measure() -> tuple[float, Tensor]:
+        return evaluate(model, loader)["accuracy"], logit_frequencies(model, X)
+
+    measured = [measure()]  # intact first, then without cluster 0, 1, ...
+    for c in range(k):
+        with ablate(model, partitions, c):
+            measured.append(measure())
+    return [a for a, _ in measured], torch.stack([e for _, e in measured])
+
+
+def _check_energy_keys(energy: object, keys: object) -> tuple[Tensor, dict[int, list[int]]]:
+    if not isinstance(energy, Tensor) or not energy.dtype.is_floating_point \
+            or energy.ndim != 2 or energy.shape[0] < 2:
+        raise ValueError(f"'energy' must be a float tensor (1 + k, n_freq) with k >= 1, as "
+                         f"ablation_spectra returns. Got {describe(energy)}.")
+    k, n_freq = energy.shape[0] - 1, energy.shape[1]
+    if isinstance(keys, Mapping):
+        if set(keys) != set(range(k)):
+            raise ValueError(f"'keys' must give the frequencies of each cluster 0..{k - 1}. "
+                             f"Got clusters {sorted(keys)}.")
+    elif not isinstance(keys, Sequence) or len(keys) != k:
+        raise ValueError(f"'keys' must give the frequencies of each of the {k} clusters, "
+                         f"as cluster_frequencies returns. Got {describe(keys)}.")
+    out = {c: [check_int(f, "keys", minimum=0, maximum=n_freq - 1) for f in keys[c]]
+           for c in range(k)}
+    return energy, out
+
+
+def energy_kept(energy: Tensor, keys: Mapping[int, Sequence[int]] | Sequence[Sequence[int]]
+                ) -> tuple[list[float], list[float]]:
+    """Share of the intact logit energy left at each cluster's own and others' key frequencies.
+
+    For cluster c: ``own[c]`` is the energy at its key frequencies ``keys[c]`` without it over
+    the intact energy there; ``other[c]`` the same at the key frequencies of the other clusters
+    that are not also its own. NaN where there is no such frequency.
+
+    Args:
+        energy: ``(1 + k, n_freq)``, as :func:`ablation_spectra` returns: intact, then
+            without each cluster.
+        keys: each cluster's key frequencies, ``{c: [f, ...]}`` as
+            :func:`cluster_frequencies` with ``top=None`` returns (or a list of lists).
+
+    Returns:
+        ``(own, other)``, k floats each.
+
+    Raises:
+        ValueError: ``energy`` not a (1 + k, n_freq) float tensor, ``keys`` not one list per
+            cluster, or a frequency outside ``[0, n_freq)``.
+        TypeError: a frequency that is not an int.
+
+    Example:
+        >>> energy = torch.tensor([[0.0, 4.0, 4.0], [0.0, 1.0, 4.0], [0.0, 4.0, 2.0]])
+        >>> energy_kept(energy, {0: [1], 1: [2]})
+        ([0.25, 0.5], [1.0, 1.0])
+
+    Introduced in notebook 06.
+    """
+    energy, keys = _check_energy_keys(energy, keys)
+
+    def kept(c: int, freqs: list[int]) -> float:
+        if not freqs:
+            return float("nan")
+        return float(energy[1 + c, freqs].sum() / energy[0, freqs].sum())
+
+    union = sorted({f for fs in keys.values() for f in fs})
+    own = [kept(c, keys[c]) for c in range(len(keys))]
+    other = [kept(c, [f for f in union if f not in keys[c]]) for c in range(len(keys))]
+    return own, other
+
+
+def selective_clusters(energy: Tensor,
+                       keys: Mapping[int, Sequence[int]] | Sequence[Sequence[int]], *,
+                       max_kept: float = 0.95, ratio: float = 2.0) -> list[bool]:
+    """Which clusters take their own frequencies out of the logits, and mostly those.
+
+    Rule: cluster c is selective when removing it keeps at most ``max_kept`` of the logit
+    energy at its own key frequencies, and the share it loses there is at least ``ratio`` times
+    the share lost at the other clusters' key frequencies (:func:`energy_kept`):
+    ``own <= max_kept and 1 - own >= ratio * (1 - other)``. A cluster without key frequencies,
+    or whose frequencies are all shared (no other frequency to compare with), is not.
+
+    Args:
+        energy: ``(1 + k, n_freq)``, as :func:`ablation_spectra` returns.
+        keys: each cluster's key frequencies, as :func:`energy_kept`.
+        max_kept: most energy kept at its own frequencies, in (0, 1].
+        ratio: how many times larger the own loss must be, > 0.
+
+    Returns:
+        k bools, one per cluster.
+
+    Raises:
+        ValueError: as :func:`energy_kept`; ``max_kept`` or ``ratio`` out of range.
+        TypeError: as :func:`energy_kept`; ``max_kept`` or ``ratio`` not a real.
+
+    Example:
+        >>> energy = torch.tensor([[0.0, 4.0, 4.0], [0.0, 1.0, 4.0], [0.0, 3.9, 3.9]])
+        >>> selective_clusters(energy, {0: [1], 1: [2]})
+        [True, False]
+
+    Introduced in notebook 06.
+    """
+    max_kept = check_real(max_kept, "max_kept", minimum=0, maximum=1, low_open=True)
+    ratio = check_real(ratio, "ratio", minimum=0, low_open=True)
+    own, other = energy_kept(energy, keys)
+    return [o <= max_kept and 1 - o >= ratio * (1 - x)
+            for o, x in zip(own, other, strict=True)]
 
 
 def plot_grokking(histories: Mapping[str, History], *, axes: Sequence[Axes] | None = None

@@ -1,10 +1,13 @@
-"""Interpretability of clustered models: activations, cluster ablation, specialization, circuits.
+"""Interpretability of clustered models: cluster ablation, specialization and its verdicts.
 
-:func:`record` and :func:`ablate` hold forward hooks (global state on a module) only inside a
-``with`` block and always remove them. :func:`ablate_clusters` is the paper's ON/OFF ablation,
-condensed into a specialization score beside a random-partition control (Golechha et al. 2025,
-*Modular Training of Neural Networks aids Interpretability*); circuits are in
-:mod:`modlib.analysis.circuits`.
+:func:`ablate` zeroes a cluster's neurons only inside a ``with`` block (through
+:func:`modlib.hooks.zero_outputs`, which always removes its hooks). :func:`cluster_ablation` is the
+one loop that ablates each cluster in turn and beside random-partition controls; on it,
+:func:`ablate_clusters` is the paper's ON/OFF ablation class by class, condensed into a
+specialization score (Golechha et al. 2025, *Modular Training of Neural Networks aids
+Interpretability*), and :func:`modlib.analysis.lm_interp.ablate_by_kind` its language-model
+version. :func:`control_verdict` and :func:`specialization_summary` put a score in words.
+Circuits are in :mod:`modlib.analysis.circuits`; :func:`record` lives in :mod:`modlib.hooks`.
 Introduced in notebook 04 (interpreting clusters).
 """
 
@@ -21,144 +24,20 @@ from torch import Tensor, nn
 
 from ..core.graph import layer_matrix
 from ..core.partition import Partition
+from ..hooks import eval_mode, record, zero_outputs
+from ..validate import check_bool, check_choice, check_int, check_layer_names, check_real, describe
 
-__all__ = ["AblationResult", "Mode", "ablate", "ablate_clusters", "class_accuracy", "record",
-           "specialization"]
+__all__ = ["AblationResult", "Mode", "ablate", "ablate_clusters", "class_accuracy",
+           "cluster_ablation", "control_verdict", "record", "specialization",
+           "specialization_summary"]
 
 Mode = Literal["off", "on"]  # "off": remove cluster c; "on": keep only cluster c
-
-
-def _modules(model: nn.Module, names: Iterable[str], what: str) -> dict[str, nn.Module]:
-    known = dict(model.named_modules())
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(f"'{what}' has names that are not modules of the model: {unknown}. "
-                         f"Known: {[n for n in known if n]}.")
-    return {n: known[n] for n in names}
-
-
-@contextmanager
-def _hooks(modules: dict[str, nn.Module], make_hook: Callable) -> Iterator[None]:
-    handles = [m.register_forward_hook(make_hook(n, m)) for n, m in modules.items()]
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
-@contextmanager
-def record(model: nn.Module, names: Sequence[str], *, detach: bool = True
-           ) -> Iterator[dict[str, Tensor]]:
-    """Record the outputs of named modules during the forward passes inside the block.
-
-    ``names`` are module names as in ``model.named_modules()`` (or one name); ``detach=False``
-    keeps the outputs' graph, for gradients.
-
-    Yields:
-        ``{name: output of the last forward pass}``, e.g. ``(B, n_out)`` for a Linear.
-
-    Raises:
-        ValueError: a name that is not a module of ``model`` (the message lists the known ones).
-
-    Example:
-        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
-        >>> with record(model, ["0"]) as acts:
-        ...     _ = model(torch.zeros(2, 3))
-        >>> acts["0"].shape
-        torch.Size([2, 4])
-
-    Introduced in notebook 04.
-    """
-    modules = _modules(model, [names] if isinstance(names, str) else names, "names")
-    acts: dict[str, Tensor] = {}
-
-    def make_hook(name: str, module: nn.Module) -> Callable:
-        def hook(module: nn.Module, inputs: object, output: Tensor) -> None:
-            acts[name] = output.detach() if detach else output
-        return hook
-
-    with _hooks(modules, make_hook):
-        yield acts
-
-
-@contextmanager
-def _frozen_prefix(model: nn.Module, first: Sequence[nn.Module], X: Tensor) -> Iterator[None]:
-    """Inside the block, leaf modules replay what they computed on ``X`` before any of
-    ``first`` ran, instead of computing it again.
-
-    Nothing that runs before a module in a forward pass can depend on that module's weights or
-    on anything after it; so while only ``first`` and later modules change, the earlier outputs
-    are fixed. Pruning and circuit searches call the model hundreds of times; replaying the
-    early layers (e.g. a CNN's convolutions) makes each call cost only the layers from ``first``
-    on. A module that also runs later (a shared ReLU) replays its early calls and computes the
-    later ones. The model must be called on ``X`` only, in eval mode, with a forward that takes
-    the same path every time; a replayed output changed in place downstream is restored from a
-    stored copy before it is replayed again.
-    """
-    leaves = [m for m in model.modules() if next(m.children(), None) is None]
-    calls: list[tuple[nn.Module, object]] = []
-
-    def make_hook(name: str, module: nn.Module) -> Callable:
-        def hook(module: nn.Module, inputs: object, output: object) -> None:
-            calls.append((module, output.detach().clone() if isinstance(output, Tensor)
-                          else output))
-        return hook
-
-    with _hooks({str(i): m for i, m in enumerate(leaves)}, make_hook), torch.no_grad():
-        model(X)
-    ids = {id(m) for m in first}
-    cut = next((i for i, (m, _) in enumerate(calls) if id(m) in ids), len(calls))
-    early: dict[int, tuple[nn.Module, list]] = {}
-    for m, out in calls[:cut]:
-        early.setdefault(id(m), (m, []))[1].append(out)
-    early = {i: v for i, v in early.items() if all(isinstance(o, Tensor) for o in v[1])}
-    counts = dict.fromkeys(early, 0)  # calls of each module in the current forward pass
-    saved = {i: m.__dict__.get("forward") for i, (m, _) in early.items()}
-
-    def make_forward(m: nn.Module, outs: list[Tensor]) -> Callable:
-        compute, key = m.forward, id(m)
-        replayed = [o.clone() for o in outs]  # handed out; `outs` stays pristine
-        versions = [o._version for o in replayed]
-
-        def forward(*args: object, **kwargs: object) -> object:
-            i = counts[key]
-            counts[key] += 1
-            if i >= len(outs):
-                return compute(*args, **kwargs)  # a call after the cut: compute it
-            if replayed[i]._version != versions[i]:  # modified in place since: restore
-                replayed[i] = outs[i].clone()
-                versions[i] = replayed[i]._version
-            return replayed[i]
-        return forward
-
-    def reset(module: nn.Module, args: object) -> None:
-        for key in counts:
-            counts[key] = 0
-
-    handle = model.register_forward_pre_hook(reset)
-    try:
-        for m, outs in early.values():
-            m.forward = make_forward(m, outs)
-        yield
-    finally:
-        handle.remove()
-        for key, (m, _) in early.items():
-            m.__dict__.pop("forward", None)
-            if saved[key] is not None:
-                m.forward = saved[key]
-
-
-def _check_mode(mode: object) -> Mode:
-    if mode not in get_args(Mode):
-        raise ValueError(f"'mode' must be one of {get_args(Mode)}. Got {mode!r}.")
-    return mode  # type: ignore[return-value]
 
 
 def _common_k(partitions: dict[str, Partition]) -> int:
     if not isinstance(partitions, dict) or not partitions:
         raise ValueError(f"'partitions' must be a non-empty dict {{layer name: Partition}}. "
-                         f"Got {partitions!r}.")
+                         f"Got {describe(partitions)}.")
     ks = {name: p.k for name, p in partitions.items()}
     if len(set(ks.values())) != 1:
         raise ValueError(f"'partitions' must all have the same k. Got {ks}.")
@@ -201,31 +80,40 @@ def ablate(model: nn.Module, partitions: dict[str, Partition], cluster: int, *,
 
     Introduced in notebook 04.
     """
-    mode, k = _check_mode(mode), _common_k(partitions)
-    if isinstance(cluster, bool) or not isinstance(cluster, int) or not 0 <= cluster < k:
-        raise ValueError(f"'cluster' must be an int in [0, {k}). Got {cluster!r}.")
-    modules = _modules(model, partitions, "partitions")
-    masks = {n: _zero_mask(p, cluster, mode, modules[n], n) for n, p in partitions.items()}
-
-    def make_hook(name: str, module: nn.Module) -> Callable:
-        mask = masks[name][:, None, None] if isinstance(module, nn.Conv2d) else masks[name]
-
-        def hook(module: nn.Module, inputs: object, output: Tensor) -> Tensor:
-            return output.masked_fill(mask.to(output.device), 0)  # conv mask: (C, 1, 1)
-        return hook
-
-    with _hooks(modules, make_hook):
+    mode = check_choice(mode, "mode", get_args(Mode))
+    k = _common_k(partitions)
+    cluster = check_int(cluster, "cluster", minimum=0, maximum=k - 1)
+    known = {n: m for n, m in model.named_modules() if n}
+    modules = {n: known[n] for n in check_layer_names(list(partitions), known, "partitions")}
+    units = {n: _zero_mask(p, cluster, mode, modules[n], n) for n, p in partitions.items()}
+    with zero_outputs(modules, units):
         yield
 
 
-@torch.no_grad()
+def _class_tallies(model: nn.Module, loader: Iterable, n_classes: int) -> tuple[Tensor, Tensor]:
+    """(correct, total) per class, each (n_classes,) float."""
+    device = next(model.parameters()).device
+    correct, total = torch.zeros(n_classes), torch.zeros(n_classes)
+    with eval_mode(model), torch.no_grad():
+        for batch in loader:
+            X, y = batch[0].to(device), batch[1].to(device)
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+                raise ValueError(f"Labels must lie in [0, {n_classes}) for n_classes="
+                                 f"{n_classes}. Got values in [{int(y.min())}, {int(y.max())}].")
+            hit = (model(X).argmax(-1) == y).float().cpu()
+            correct += torch.bincount(y.cpu(), weights=hit, minlength=n_classes)
+            total += torch.bincount(y.cpu(), minlength=n_classes)
+    return correct, total
+
+
 def class_accuracy(model: nn.Module, loader: Iterable, n_classes: int) -> Tensor:
     """Accuracy on each class, ``(n_classes,)``; NaN for a class that ``loader`` does not hold.
 
     ``loader`` yields ``(X, y)`` batches with ``y`` (B,) integer labels; ``model(X)`` gives
-    logits ``(B, n_classes)``.
+    logits ``(B, n_classes)``. The model runs in eval mode; its modes are restored after.
 
     Raises:
+        TypeError: ``n_classes`` not an int.
         ValueError: ``n_classes < 1``, or a label outside ``[0, n_classes)``.
 
     Example:
@@ -236,22 +124,8 @@ def class_accuracy(model: nn.Module, loader: Iterable, n_classes: int) -> Tensor
 
     Introduced in notebook 04.
     """
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
-        raise ValueError(f"'n_classes' must be an int >= 1. Got {n_classes!r}.")
-    was_training, device = model.training, next(model.parameters()).device
-    correct, total = torch.zeros(n_classes), torch.zeros(n_classes)
-    model.eval()
-    try:
-        for batch in loader:
-            X, y = batch[0].to(device), batch[1].to(device)
-            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
-                raise ValueError(f"Labels must lie in [0, {n_classes}) for n_classes="
-                                 f"{n_classes}. Got values in [{int(y.min())}, {int(y.max())}].")
-            hit = (model(X).argmax(-1) == y).float().cpu()
-            correct += torch.bincount(y.cpu(), weights=hit, minlength=n_classes)
-            total += torch.bincount(y.cpu(), minlength=n_classes)
-    finally:
-        model.train(was_training)
+    n_classes = check_int(n_classes, "n_classes", minimum=1)
+    correct, total = _class_tallies(model, loader, n_classes)
     return correct / total  # 0 / 0 = NaN for an absent class
 
 
@@ -265,11 +139,11 @@ def specialization(drop: Tensor, *, min_drop: float = 0.05) -> float:
     specialization. 0 when no class is left, or when k = 1.
 
     Args:
-        drop: ``(k, n_classes)`` accuracy drops, as :attr:`AblationResult.drop`.
+        drop: ``(k, n_classes)`` drops, as :attr:`AblationResult.drop` (positive: worse).
         min_drop: smallest largest drop for a class to count.
 
     Raises:
-        ValueError: ``drop`` not 2-D, or ``min_drop`` not in ``(0, 1]``.
+        ValueError: ``drop`` not a 2-D tensor, or ``min_drop`` not in ``(0, 1]``.
 
     Example:
         >>> specialization(torch.eye(2)), specialization(torch.ones(2, 2))
@@ -277,10 +151,9 @@ def specialization(drop: Tensor, *, min_drop: float = 0.05) -> float:
 
     Introduced in notebook 04.
     """
-    if drop.ndim != 2:
-        raise ValueError(f"'drop' must be 2-D (k, n_classes). Got shape {tuple(drop.shape)}.")
-    if not isinstance(min_drop, (int, float)) or not 0 < min_drop <= 1:
-        raise ValueError(f"'min_drop' must be a number in (0, 1]. Got {min_drop!r}.")
+    if not isinstance(drop, Tensor) or drop.ndim != 2:
+        raise ValueError(f"'drop' must be 2-D (k, n_classes). Got {describe(drop)}.")
+    check_real(min_drop, "min_drop", minimum=0, maximum=1, low_open=True)
     k, d = drop.shape[0], drop.float().clamp(min=0)  # NaN stays NaN
     informative = d.amax(0) >= min_drop  # (n_classes,), False for NaN
     if k < 2 or not bool(informative.any()):
@@ -292,23 +165,23 @@ def specialization(drop: Tensor, *, min_drop: float = 0.05) -> float:
 
 @dataclass
 class AblationResult:
-    """What ablating each cluster does to each class (see :func:`ablate_clusters`)."""
+    """What ablating each cluster does to each column: a class, or a kind of token.
 
-    drop: Tensor  # (k, n_classes): base accuracy − accuracy with cluster c ablated
-    base: Tensor  # (n_classes,): per-class accuracy of the intact model
-    specialization: float  # specialization(drop), in [0, 1]
-    control: float  # the same for a seeded random partition with the same cluster sizes
-    control_drop: Tensor  # (k, n_classes): the drops under that random partition
+    Sign: ``drop`` is positive where ablating the cluster makes the model worse on that
+    column: the decrease of a metric where higher is better (accuracy: base − ablated), or the
+    increase of one where lower is better (loss: ablated − base). :func:`ablate_clusters` and
+    :func:`modlib.analysis.lm_interp.ablate_by_kind` both return one (the second under its old
+    name ``KindAblation`` too).
+    """
+
+    drop: Tensor  # (k, n): how much worse column j gets when cluster c is ablated
+    base: Tensor  # (n,): the intact model's metric on each column (accuracy, or loss in nats)
+    specialization: float  # specialization(drop) over the scored columns, in [0, 1]
+    control: float  # the same for the first random partition with the same cluster sizes
+    control_drop: Tensor  # (k, n): the drops under that first random partition
     controls: list[float] = field(default_factory=list)  # one score per control partition
-
-
-def _drops(model: nn.Module, partitions: dict[str, Partition], loader: Iterable, k: int,
-           n_classes: int, base: Tensor, mode: Mode) -> Tensor:
-    rows = []
-    for c in range(k):
-        with ablate(model, partitions, c, mode=mode):
-            rows.append(base - class_accuracy(model, loader, n_classes))
-    return torch.stack(rows)  # (k, n_classes)
+    labels: tuple[str, ...] = ()  # the columns' names: classes, or kinds of token
+    counts: Tensor | None = None  # (n,): examples (or tokens) behind each column
 
 
 def _shuffled(partitions: dict[str, Partition], seed: int) -> dict[str, Partition]:
@@ -319,6 +192,78 @@ def _shuffled(partitions: dict[str, Partition], seed: int) -> dict[str, Partitio
             for name, p in partitions.items()}
 
 
+def cluster_ablation(model: nn.Module, partitions: dict[str, Partition],
+                     measure: Callable[[], Tensor], *, lower_is_better: bool = False,
+                     mode: Mode = "off", seed: int = 0, n_controls: int = 1,
+                     min_drop: float = 0.05, scored: Tensor | None = None,
+                     labels: Sequence[str] = (), counts: Tensor | None = None) -> AblationResult:
+    """Ablate each cluster in turn, and each cluster of random control partitions, and measure.
+
+    The one ablation loop of the course: ``measure()`` is called on the intact model, then
+    inside :func:`ablate` for each cluster ``0..k-1`` of ``partitions`` and of ``n_controls``
+    shuffled partitions (each layer's neurons reassigned at random to clusters of the same
+    sizes, seeded ``seed``, ``seed + 1``, …): (1 + ``n_controls``) k + 1 calls.
+
+    Args:
+        model: the model ``measure`` runs.
+        partitions: ``{layer name: Partition}`` with one k, as for :func:`ablate`.
+        measure: returns a ``(n,)`` tensor, the current model's metric on each column (e.g.
+            :func:`class_accuracy` on a loader).
+        lower_is_better: the metric is a loss: ``drop`` = ablated − base, not base − ablated.
+        mode: ``"off"`` (remove the cluster) or ``"on"`` (keep only it), as for :func:`ablate`.
+        seed: seeds the first control partition.
+        n_controls: how many control partitions.
+        min_drop: as :func:`specialization`.
+        scored: ``(n,)`` bool, the columns the specialization scores count (default all); with
+            none, the scores are 0.
+        labels, counts: stored in the result as they are (column names, examples per column).
+
+    Returns:
+        :class:`AblationResult`; ``control`` and ``control_drop`` are the first control's.
+
+    Raises:
+        ValueError: as :func:`ablate` and :func:`specialization`; ``n_controls`` < 1.
+        TypeError: ``seed``, ``n_controls`` not ints, ``lower_is_better`` not a bool.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> parts = {"0": Partition(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1]), k=2)}
+        >>> X = torch.randn(8, 2)
+        >>> out = cluster_ablation(model, parts, lambda: model(X).detach().abs().mean(0))
+        >>> out.drop.shape, len(out.controls)
+        (torch.Size([2, 2]), 1)
+
+    Introduced in notebook 04.
+    """
+    mode = check_choice(mode, "mode", get_args(Mode))
+    k = _common_k(partitions)
+    check_bool(lower_is_better, "lower_is_better")
+    seed = check_int(seed, "seed")
+    n_controls = check_int(n_controls, "n_controls", minimum=1)
+    check_real(min_drop, "min_drop", minimum=0, maximum=1, low_open=True)
+    base = measure()
+
+    def drops(parts: dict[str, Partition]) -> Tensor:
+        rows = []
+        for c in range(k):
+            with ablate(model, parts, c, mode=mode):
+                after = measure()
+            rows.append(after - base if lower_is_better else base - after)
+        return torch.stack(rows)  # (k, n)
+
+    def score(d: Tensor) -> float:
+        if scored is None:
+            return specialization(d, min_drop=min_drop)
+        return specialization(d[:, scored], min_drop=min_drop) if bool(scored.any()) else 0.0
+
+    drop = drops(partitions)
+    controls = [drops(_shuffled(partitions, seed + i)) for i in range(n_controls)]
+    scores = [score(c) for c in controls]
+    return AblationResult(drop=drop, base=base, specialization=score(drop), control=scores[0],
+                          control_drop=controls[0], controls=scores, labels=tuple(labels),
+                          counts=counts)
+
+
 def ablate_clusters(model: nn.Module, partitions: dict[str, Partition], loader: Iterable, *,
                     n_classes: int = 10, mode: Mode = "off", seed: int = 0,
                     min_drop: float = 0.05, n_controls: int = 1) -> AblationResult:
@@ -327,14 +272,16 @@ def ablate_clusters(model: nn.Module, partitions: dict[str, Partition], loader: 
     ``partitions`` and ``mode`` are as in :func:`ablate` (one k for all layers); ``loader`` is
     re-iterable ``(X, y)`` batches, read (1 + ``n_controls``) k + 1 times; the control
     partitions are seeded ``seed``, ``seed + 1``, …; ``min_drop`` is as in
-    :func:`specialization`.
+    :func:`specialization`. The loop is :func:`cluster_ablation`.
 
     Returns:
-        :class:`AblationResult`: ``drop`` (k, n_classes), ``base`` (n_classes,),
-        ``specialization``, and ``control``, the score when each layer's neurons are shuffled among
-        clusters of the same sizes (seed ``seed``); ``controls`` holds the scores of all
-        ``n_controls`` shuffles, whose spread shows how much the score moves by chance. Only a
-        score well above its controls shows specialization.
+        :class:`AblationResult`: ``drop`` (k, n_classes), base accuracy − accuracy with the
+        cluster ablated; ``base`` (n_classes,) the intact accuracies; ``specialization``, and
+        ``control``, the score when each layer's neurons are shuffled among clusters of the same
+        sizes (seed ``seed``); ``controls`` holds the scores of all ``n_controls`` shuffles,
+        whose spread shows how much the score moves by chance. Only a score well above its
+        controls shows specialization. ``labels`` are ``"0"``, ``"1"``, …; ``counts`` the
+        examples of each class.
 
     Raises:
         ValueError: as :func:`ablate`, :func:`class_accuracy` and :func:`specialization`, or
@@ -349,14 +296,88 @@ def ablate_clusters(model: nn.Module, partitions: dict[str, Partition], loader: 
 
     Introduced in notebook 04.
     """
-    mode, k = _check_mode(mode), _common_k(partitions)
-    if isinstance(n_controls, bool) or not isinstance(n_controls, int) or n_controls < 1:
-        raise ValueError(f"'n_controls' must be an int >= 1. Got {n_controls!r}.")
-    base = class_accuracy(model, loader, n_classes)
-    drop = _drops(model, partitions, loader, k, n_classes, base, mode)
-    controls = [_drops(model, _shuffled(partitions, seed + i), loader, k, n_classes, base, mode)
-                for i in range(n_controls)]
-    scores = [specialization(c, min_drop=min_drop) for c in controls]
-    return AblationResult(drop=drop, base=base, control_drop=controls[0],
-                          specialization=specialization(drop, min_drop=min_drop),
-                          control=scores[0], controls=scores)
+    n_classes = check_int(n_classes, "n_classes", minimum=1)
+    totals: list[Tensor] = []
+
+    def measure() -> Tensor:
+        correct, total = _class_tallies(model, loader, n_classes)
+        totals.append(total)
+        return correct / total
+
+    result = cluster_ablation(model, partitions, measure, mode=mode, seed=seed,
+                              n_controls=n_controls, min_drop=min_drop,
+                              labels=[str(c) for c in range(n_classes)])
+    result.counts = totals[0]
+    return result
+
+
+def control_verdict(score: float, controls: Sequence[float]) -> str:
+    """Where a specialization score lies against the scores of its random controls.
+
+    Args:
+        score: the trained partition's score (:attr:`AblationResult.specialization`).
+        controls: the controls' scores (:attr:`AblationResult.controls`), at least one.
+
+    Returns:
+        ``"above every control"``, ``"below every control"`` or ``"inside the controls'
+        range"`` (a tie with the highest or lowest control counts as inside).
+
+    Raises:
+        ValueError: ``controls`` is empty.
+
+    Example:
+        >>> control_verdict(0.8, [0.1, 0.3]), control_verdict(0.2, [0.1, 0.3])
+        ('above every control', "inside the controls' range")
+
+    Introduced in notebook 04.
+    """
+    check_real(score, "score")
+    controls = [check_real(c, "controls") for c in controls]
+    if not controls:
+        raise ValueError("'controls' is empty: score at least one control partition.")
+    if score > max(controls):
+        return "above every control"
+    if score < min(controls):
+        return "below every control"
+    return "inside the controls' range"
+
+
+_SUMMARY = {
+    (True, False): "Here the modular model's clusters specialise beyond chance and the "
+                   "baseline's do not.",
+    (True, True): "Here both models score above their controls: modular training is not "
+                  "what makes these clusters specialise.",
+    (False, False): "Here neither model's clusters specialise beyond chance.",
+    (False, True): "Here only the baseline's clusters score above their controls.",
+}
+
+
+def specialization_summary(baseline: AblationResult, modular: AblationResult) -> str:
+    """One sentence on which of two models' clusters specialise beyond chance.
+
+    A model's clusters do when its score is above every control (:func:`control_verdict`); the
+    sentence is chosen by (modular above?, baseline above?).
+
+    Args:
+        baseline: the baseline's :class:`AblationResult` (with ``controls``).
+        modular: the modular model's.
+
+    Returns:
+        The sentence, e.g. ``"Here neither model's clusters specialise beyond chance."``.
+
+    Raises:
+        ValueError: a result without control scores.
+
+    Example:
+        >>> low = AblationResult(torch.zeros(2, 2), torch.ones(2), 0.1, 0.2, torch.zeros(2, 2),
+        ...                      [0.2, 0.3])
+        >>> high = AblationResult(torch.eye(2), torch.ones(2), 0.9, 0.2, torch.zeros(2, 2),
+        ...                       [0.2, 0.3])
+        >>> specialization_summary(low, high)
+        "Here the modular model's clusters specialise beyond chance and the baseline's do not."
+
+    Introduced in notebook 04.
+    """
+    above = [control_verdict(r.specialization, r.controls) == "above every control"
+             for r in (modular, baseline)]
+    return _SUMMARY[above[0], above[1]]

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from ..core.graph import layer_matrix, squared_matrix, weight_layers
 from ..core.partition import Partition
 from ..core.spectral import fill_dead, spectral_cocluster
-from ..validate import check_int
+from ..validate import check_bool, check_choice, check_int, check_layer_names, check_module
 
 __all__ = ["Family", "Which", "family", "mlp_layers", "attention_layers", "spectral_partitions"]
 
@@ -74,12 +74,6 @@ def _matching(model: nn.Module, pattern: re.Pattern[str]) -> list[str]:
     return [n for n in weight_layers(model) if pattern.fullmatch(n)]
 
 
-def _check_model(model: object) -> nn.Module:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"'model' must be an nn.Module. Got {type(model).__name__}.")
-    return model
-
-
 def family(model: nn.Module) -> Family:
     """The family of a Hugging Face causal LM, recognised by its MLP module names.
 
@@ -103,7 +97,7 @@ def family(model: nn.Module) -> Family:
 
     Introduced in notebook 07.
     """
-    _check_model(model)
+    check_module(model)
     found = [f for f, names in _FAMILIES.items()
              if _matching(model, _pattern(names, names.mlp_in))
              and _matching(model, _pattern(names, names.mlp_out))]
@@ -117,15 +111,8 @@ def family(model: nn.Module) -> Family:
                      f"First module names seen: {seen}.")
 
 
-def _check_which(which: object) -> Which:
-    options = get_args(Which)
-    if which not in options:
-        raise ValueError(f"'which' must be one of {options}. Got {which!r}.")
-    return which  # type: ignore[return-value]
-
-
 def _select(model: nn.Module, which: object, ins: str, outs: str) -> list[str]:
-    which = _check_which(which)
+    which = check_choice(which, "which", get_args(Which))
     names = _FAMILIES[family(model)]
     paths = {"in": getattr(names, ins), "out": getattr(names, outs)}
     chosen = paths[which] if which != "both" else paths["in"] + paths["out"]
@@ -183,18 +170,9 @@ def attention_layers(model: nn.Module, which: Which = "both") -> list[str]:
 
 
 def _check_layers(layers: object, modules: dict[str, nn.Module]) -> list[str]:
-    if isinstance(layers, str) or not isinstance(layers, Sequence) \
-            or not all(isinstance(n, str) for n in layers):
-        raise TypeError(f"'layers' must be a list of module names (str). Got {layers!r}.")
-    if not layers:
-        raise ValueError("'layers' must name at least one module. Got [].")
-    unknown = [n for n in layers if n not in modules]
-    if unknown:
-        raise ValueError(f"'layers' must name Linear/Conv2d/Conv1D modules of the model. "
-                         f"Got unknown names {unknown}; known ones start "
-                         f"{list(modules)[:6]}.")
+    names = check_layer_names(layers, modules, "layers")  # weight layers: Linear, Conv, Conv1D
     order = list(modules)
-    return sorted(dict.fromkeys(layers), key=order.index)
+    return sorted(dict.fromkeys(names), key=order.index)
 
 
 def _block_in_matrix(model: nn.Module, names: _Names, prefix: str, block: str) -> Tensor:
@@ -243,7 +221,7 @@ def spectral_partitions(model: nn.Module, k: int, layers: Sequence[str] | None =
 
     Raises:
         TypeError: ``model`` not an ``nn.Module``; ``k`` or ``seed`` not an int; ``layers`` not
-            a list of str.
+            a list of str; ``progress`` not a bool.
         ValueError: unsupported family; unknown or no layer names; ``k`` too large for a layer.
 
     Example:
@@ -256,10 +234,10 @@ def spectral_partitions(model: nn.Module, k: int, layers: Sequence[str] | None =
 
     Introduced in notebook 07.
     """
-    _check_model(model)
+    check_module(model)
     k = check_int(k, "k", minimum=1)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"'seed' must be an int. Got {type(seed).__name__}.")
+    seed = check_int(seed, "seed")
+    check_bool(progress, "progress")
     names = _FAMILIES[family(model)]
     modules = weight_layers(model)
     chosen = mlp_layers(model, "in") if layers is None else _check_layers(layers, modules)

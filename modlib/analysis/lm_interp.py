@@ -9,7 +9,8 @@ each kind of token.
   token is one byte; with GPT-2's tokenizer, ``" the"`` is a letter token.
 - :func:`loss_by_kind` and :func:`ablate_by_kind`: zero one cluster of hidden neurons at a time
   and see which kinds of next token get harder to predict, beside a random-partition control
-  (the language-model version of the paper's ON/OFF cluster ablation).
+  (the language-model version of the paper's ON/OFF cluster ablation, on the same loop,
+  :func:`modlib.analysis.interp.cluster_ablation`, and with the same result type).
 
 Introduced in notebook 07 (modular language models).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,7 +29,9 @@ from ..core.graph import layer_matrix, weight_layers
 from ..core.metrics import chance_level, clusterability
 from ..core.partition import Partition
 from ..core.spectral import spectral_cocluster
-from .interp import _shuffled, ablate, specialization
+from ..hooks import eval_mode
+from ..validate import check_int, check_layer_names, describe
+from .interp import AblationResult, cluster_ablation
 
 __all__ = ["KINDS", "LayerScore", "KindAblation", "layer_scores", "token_losses", "perplexity",
            "token_kind", "token_kinds", "loss_by_kind", "ablate_by_kind"]
@@ -68,7 +71,8 @@ def layer_scores(model: nn.Module, k: int, layers: Sequence[str] | None = None, 
 
     Raises:
         ValueError: a name that is not a weight layer of ``model``, a partition that does not
-            fit its matrix, or ``k`` too large for a matrix.
+            fit its matrix, or ``k`` < 1 or too large for a matrix.
+        TypeError: ``k`` or ``seed`` not an int, ``layers`` not a list of str.
 
     Example:
         >>> from modlib.training.models import tiny_gpt2
@@ -80,13 +84,12 @@ def layer_scores(model: nn.Module, k: int, layers: Sequence[str] | None = None, 
     """
     from .llm import mlp_layers
 
+    k = check_int(k, "k", minimum=1)
+    seed = check_int(seed, "seed")
     if layers is None:
         layers = list(partitions) if partitions is not None else mlp_layers(model, "both")
     modules = weight_layers(model)
-    unknown = [n for n in layers if n not in modules]
-    if unknown:
-        raise ValueError(f"'layers' must name weight layers of the model. Got unknown names "
-                         f"{unknown}; known ones start {list(modules)[:6]}.")
+    layers = check_layer_names(layers, modules, "layers")
     scores = {}
     for name in layers:
         W = layer_matrix(modules[name]).detach().float().cpu()  # (n_out, n_in)
@@ -102,10 +105,8 @@ def layer_scores(model: nn.Module, k: int, layers: Sequence[str] | None = None, 
 
 def _check_blocks(blocks: object) -> Tensor:
     if not isinstance(blocks, Tensor) or blocks.dtype != torch.long or blocks.ndim != 2:
-        what = (f"a {blocks.dtype} tensor of shape {tuple(blocks.shape)}"
-                if isinstance(blocks, Tensor) else type(blocks).__name__)
         raise TypeError(f"'blocks' must be a LongTensor (n_blocks, seq_len + 1) of token ids, "
-                        f"as modlib.data.token_blocks returns. Got {what}.")
+                        f"as modlib.data.token_blocks returns. Got {describe(blocks)}.")
     if blocks.shape[0] == 0 or blocks.shape[1] < 2:
         raise ValueError(f"'blocks' must hold at least one block of 2 or more tokens. Got "
                          f"shape {tuple(blocks.shape)}.")
@@ -128,7 +129,7 @@ def token_losses(model: nn.Module, blocks: Tensor, *, batch_size: int = 16) -> T
         ``(n_blocks, T)`` float32 losses on the CPU; their mean is the evaluation loss.
 
     Raises:
-        TypeError: ``blocks`` is not a 2-D LongTensor.
+        TypeError: ``blocks`` is not a 2-D LongTensor, or ``batch_size`` not an int.
         ValueError: ``blocks`` is empty, or ``batch_size`` < 1.
 
     Example:
@@ -139,12 +140,10 @@ def token_losses(model: nn.Module, blocks: Tensor, *, batch_size: int = 16) -> T
     Introduced in notebook 07.
     """
     blocks = _check_blocks(blocks)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"'batch_size' must be an int >= 1. Got {batch_size!r}.")
-    was_training, device = model.training, next(model.parameters()).device
-    model.eval()
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    device = next(model.parameters()).device
     out = []
-    try:
+    with eval_mode(model):
         for batch in blocks.split(batch_size):
             batch = batch.to(device)
             result = model(batch[:, :-1])
@@ -152,8 +151,6 @@ def token_losses(model: nn.Module, blocks: Tensor, *, batch_size: int = 16) -> T
             loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), batch[:, 1:],
                                                reduction="none")  # (B, T)
             out.append(loss.cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out)
 
 
@@ -202,7 +199,7 @@ def token_kind(text: str) -> str:
     Introduced in notebook 07.
     """
     if not isinstance(text, str):
-        raise TypeError(f"'text' must be a str. Got {type(text).__name__}.")
+        raise TypeError(f"'text' must be a str. Got {describe(text)}.")
     stripped = text.lstrip()
     if not stripped:
         return "space" if text else "other"
@@ -230,6 +227,7 @@ def token_kinds(tokenizer: Any, vocab_size: int | None = None) -> Tensor:
 
     Raises:
         ValueError: ``vocab_size`` < 1.
+        TypeError: ``vocab_size`` not an int.
 
     Example:
         >>> from modlib.training.text import ByteTokenizer
@@ -238,9 +236,7 @@ def token_kinds(tokenizer: Any, vocab_size: int | None = None) -> Tensor:
 
     Introduced in notebook 07.
     """
-    n = len(tokenizer) if vocab_size is None else vocab_size
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"'vocab_size' must be an int >= 1. Got {n!r}.")
+    n = check_int(len(tokenizer) if vocab_size is None else vocab_size, "vocab_size", minimum=1)
     eos = getattr(tokenizer, "eos_token_id", None)
     index = {kind: i for i, kind in enumerate(KINDS)}
     return torch.tensor([index["other"] if i == eos else index[token_kind(tokenizer.decode([i]))]
@@ -267,6 +263,7 @@ def loss_by_kind(losses: Tensor, kinds: Tensor, n_kinds: int = len(KINDS)) -> Te
 
     Introduced in notebook 07.
     """
+    n_kinds = check_int(n_kinds, "n_kinds", minimum=1)
     if losses.shape != kinds.shape:
         raise ValueError(f"'losses' and 'kinds' must have the same shape. Got "
                          f"{tuple(losses.shape)} and {tuple(kinds.shape)}.")
@@ -279,33 +276,22 @@ def loss_by_kind(losses: Tensor, kinds: Tensor, n_kinds: int = len(KINDS)) -> Te
     return total / count  # 0 / 0 = NaN for an absent kind
 
 
-@dataclass
-class KindAblation:
-    """What zeroing each cluster of hidden neurons does to the loss on each kind of token."""
-
-    kinds: tuple[str, ...]  # names of the kinds, the columns below
-    counts: Tensor  # (n_kinds,): how many target tokens of each kind were scored
-    base: Tensor  # (n_kinds,): mean loss of the intact model on each kind (nats)
-    delta: Tensor  # (k, n_kinds): increase of that mean loss when cluster c is zeroed
-    control_delta: Tensor  # (k, n_kinds): the same for the first random control partition
-    specialization: float  # modlib.interp.specialization of delta's well-counted kinds, in [0, 1]
-    control: float  # the same score for the first control partition
-    controls: list[float] = field(default_factory=list)  # one score per control partition
+KindAblation = AblationResult  # the old name of the result of ablate_by_kind
 
 
 def ablate_by_kind(model: nn.Module, partitions: dict[str, Partition], blocks: Tensor,
                    kind_of_id: Tensor, *, batch_size: int = 16, seed: int = 0,
                    min_drop: float = 0.05, min_tokens: int = 100, n_controls: int = 1
-                   ) -> KindAblation:
+                   ) -> AblationResult:
     """Zero each cluster's neurons in turn and measure the next-token loss on each kind of token.
 
     Cluster c is zeroed in every layer of ``partitions`` at once
-    (:func:`modlib.analysis.interp.ablate`:
-    the layer's output neurons with row label c). For an MLP-in matrix those are the block's
-    hidden neurons. A control does the same with each layer's neurons shuffled among clusters
-    of the same sizes (seeded ``seed``, ``seed + 1``, … for ``n_controls`` controls); only a
-    specialization above what the controls reach means that clusters serve different kinds of
-    tokens.
+    (:func:`modlib.analysis.interp.ablate`: the layer's output neurons with row label c). For an
+    MLP-in matrix those are the block's hidden neurons. A control does the same with each
+    layer's neurons shuffled among clusters of the same sizes (seeded ``seed``, ``seed + 1``, …
+    for ``n_controls`` controls); only a specialization above what the controls reach means that
+    clusters serve different kinds of tokens. The loop is
+    :func:`modlib.analysis.interp.cluster_ablation`.
 
     Args:
         model: a causal LM (as :func:`token_losses`).
@@ -316,12 +302,15 @@ def ablate_by_kind(model: nn.Module, partitions: dict[str, Partition], blocks: T
         seed: seeds the first control partition.
         min_drop: as :func:`modlib.analysis.interp.specialization` (here a loss increase, in nats).
         min_tokens: kinds with fewer target tokens are left out of the specialization
-            scores (their mean losses are too noisy); ``delta`` still holds them.
+            scores (their mean losses are too noisy); ``drop`` still holds them.
         n_controls: how many random control partitions to score.
 
     Returns:
-        A :class:`KindAblation`; ``control_delta`` and ``control`` are the first control's,
-        ``controls`` every control's score. The model reads ``blocks``
+        An :class:`modlib.analysis.interp.AblationResult` (also named :data:`KindAblation`):
+        ``drop`` (k, n_kinds), the increase of the mean loss (nats) on each kind when cluster c
+        is zeroed; ``base`` (n_kinds,) the intact model's mean losses; ``labels`` :data:`KINDS`;
+        ``counts`` the target tokens of each kind; ``control_drop`` and ``control`` the first
+        control's, ``controls`` every control's score. The model reads ``blocks``
         (1 + ``n_controls``) k + 1 times.
 
     Raises:
@@ -334,41 +323,24 @@ def ablate_by_kind(model: nn.Module, partitions: dict[str, Partition], blocks: T
         >>> from modlib import contiguous_partition
         >>> parts = {"transformer.h.0.mlp.c_fc": contiguous_partition(64, 16, 2)}
         >>> kinds = torch.tensor([0, 1, 2, 3, 4])
-        >>> ablate_by_kind(model, parts, torch.arange(5).repeat(2, 2), kinds).delta.shape
+        >>> ablate_by_kind(model, parts, torch.arange(5).repeat(2, 2), kinds).drop.shape
         torch.Size([2, 5])
 
     Introduced in notebook 07.
     """
     blocks = _check_blocks(blocks)
-    for arg, value in (("min_tokens", min_tokens), ("n_controls", n_controls)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"'{arg}' must be an int >= 1. Got {value!r}.")
+    min_tokens = check_int(min_tokens, "min_tokens", minimum=1)
+    check_int(n_controls, "n_controls", minimum=1)
     if int(blocks.max()) >= kind_of_id.numel() or int(blocks.min()) < 0:
         raise ValueError(f"'blocks' holds token ids in [{int(blocks.min())}, "
                          f"{int(blocks.max())}]; 'kind_of_id' covers [0, {kind_of_id.numel()}).")
     kinds = kind_of_id.cpu()[blocks[:, 1:]]  # (n_blocks, T): kind of each target
     n_kinds = len(KINDS)
+    counts = torch.bincount(kinds.flatten(), minlength=n_kinds)
 
     def per_kind() -> Tensor:
         return loss_by_kind(token_losses(model, blocks, batch_size=batch_size), kinds, n_kinds)
 
-    def deltas(parts: dict[str, Partition], base: Tensor) -> Tensor:
-        k = next(iter(parts.values())).k
-        rows = []
-        for c in range(k):
-            with ablate(model, parts, c):
-                rows.append(per_kind() - base)
-        return torch.stack(rows)  # (k, n_kinds)
-
-    base = per_kind()
-    delta = deltas(partitions, base)
-    controls = [deltas(_shuffled(partitions, seed + i), base) for i in range(n_controls)]
-    counts = torch.bincount(kinds.flatten(), minlength=n_kinds)
-    enough = counts >= min_tokens  # (n_kinds,): the kinds that count in the scores
-
-    def score(d: Tensor) -> float:
-        return specialization(d[:, enough], min_drop=min_drop) if bool(enough.any()) else 0.0
-
-    scores = [score(c) for c in controls]
-    return KindAblation(KINDS, counts, base, delta, controls[0], score(delta), scores[0], scores)
-
+    return cluster_ablation(model, partitions, per_kind, lower_is_better=True, seed=seed,
+                            n_controls=n_controls, min_drop=min_drop,
+                            scored=counts >= min_tokens, labels=KINDS, counts=counts)

@@ -11,15 +11,15 @@ where the edge helps. :func:`true_edge_effects` patches for real, to check the e
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from ..core.graph import weight_layers
 from ..core.partition import Partition
-from .interp import _frozen_prefix
+from ..hooks import capture_once, eval_mode, frozen_prefix, masked_weights
+from ..validate import check_data, check_real, describe
 
 __all__ = ["circuit", "circuit_size", "edge_attributions", "inside_share", "jaccard",
            "true_edge_effects"]
@@ -37,51 +37,20 @@ def _linears(model: nn.Module, layers: Sequence[str] | str | None) -> dict[str, 
     return {n: m for n, m in linear.items() if n in names}  # model order
 
 
-def _data(model: nn.Module, X: Tensor, y: Tensor, name: str = "X") -> tuple[Tensor, Tensor]:
-    if not isinstance(X, Tensor) or not isinstance(y, Tensor) or y.ndim != 1 \
-            or X.ndim == 0 or X.shape[0] != y.shape[0] or y.numel() == 0:
-        raise ValueError(f"'{name}' and 'y' must be tensors with the same, non-zero number of "
-                         f"examples and 'y' 1-D. Got shapes {tuple(getattr(X, 'shape', ()))} and "
-                         f"{tuple(getattr(y, 'shape', ()))}.")
+def _data(model: nn.Module, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    X, y = check_data(X, y)
     device = next(model.parameters()).device
     return X.to(device), y.to(device).long()
 
 
-@contextmanager
-def _eval(model: nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
-@contextmanager
-def _capture(modules: dict[str, nn.Module]) -> Iterator[dict[str, list]]:
-    seen: dict[str, list] = {n: [] for n in modules}
-    handles = [m.register_forward_hook(lambda mod, args, out, n=n: seen[n].append((args[0], out)))
-               for n, m in modules.items()]
-    try:
-        yield seen
-    finally:
-        for h in handles:
-            h.remove()
-
-
 def _run(model: nn.Module, modules: dict[str, nn.Module], X: Tensor, y: Tensor
          ) -> tuple[Tensor, Acts]:
-    with _capture(modules) as seen:
-        logits = model(X)
-    for n, calls in seen.items():
-        if len(calls) != 1:
-            raise ValueError(f"Layer '{n}' ran {len(calls)} times in one forward pass; 'layers' "
-                             f"must name layers that run exactly once (no shared weights).")
+    logits, acts = capture_once(model, modules, X)
     if logits.ndim != 2 or int(y.max()) >= logits.shape[1] or int(y.min()) < 0:
         raise ValueError(f"'model' must give logits (B, n_classes) and 'y' labels in "
                          f"[0, n_classes). Got logits {tuple(logits.shape)} and labels in "
                          f"[{int(y.min())}, {int(y.max())}].")
-    return logits, {n: calls[0] for n, calls in seen.items()}
+    return logits, acts  # type: ignore[return-value]
 
 
 def _log_prob(logits: Tensor, y: Tensor) -> Tensor:
@@ -93,21 +62,6 @@ def _margin(logits: Tensor, y: Tensor) -> float:
     right = logits.float().gather(1, y[:, None])[:, 0]
     other = logits.float().scatter(1, y[:, None], float("-inf")).amax(1)
     return float((right - other).mean())
-
-
-@contextmanager
-def _masked(modules: dict[str, nn.Module], masks: dict[str, Tensor]) -> Iterator[None]:
-    """Zero the weights where ``masks`` is False inside the block; always restore them."""
-    saved = {n: modules[n].weight.detach().clone() for n in masks}
-    try:
-        with torch.no_grad():
-            for n, keep in masks.items():
-                modules[n].weight.mul_(keep.to(modules[n].weight))
-        yield
-    finally:
-        with torch.no_grad():
-            for n, w in saved.items():
-                modules[n].weight.copy_(w)
 
 
 def edge_attributions(model: nn.Module, X: Tensor, y: Tensor, *, X_corrupt: Tensor | None = None,
@@ -136,6 +90,7 @@ def edge_attributions(model: nn.Module, X: Tensor, y: Tensor, *, X_corrupt: Tens
     Raises:
         ValueError: mismatched ``X``/``y``/``X_corrupt``, labels outside the logits, or
             ``layers`` naming anything but Linear modules that run once.
+        TypeError: ``X`` or ``y`` not a tensor, or ``y`` not integer labels.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
@@ -149,14 +104,14 @@ def edge_attributions(model: nn.Module, X: Tensor, y: Tensor, *, X_corrupt: Tens
     X, y = _data(model, X, y)
     if X_corrupt is not None and (not isinstance(X_corrupt, Tensor) or X_corrupt.shape != X.shape):
         raise ValueError(f"'X_corrupt' must be a tensor of the same shape as 'X' {tuple(X.shape)}."
-                         f" Got {tuple(getattr(X_corrupt, 'shape', ()))}.")
-    with _eval(model), torch.enable_grad():
+                         f" Got {describe(X_corrupt)}.")
+    with eval_mode(model), torch.enable_grad():
         X_in = X.detach().requires_grad_(True) if X.is_floating_point() else X  # frozen weights
         logits, acts = _run(model, modules, X_in, y)
         outs = [acts[n][1] for n in modules]
         grads = torch.autograd.grad(_log_prob(logits, y), outs, allow_unused=True)
     if X_corrupt is not None:
-        with _eval(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             _, corrupt = _run(model, modules, X_corrupt.to(X.device), y)
     result = {}
     for (n, m), out, g in zip(modules.items(), outs, grads, strict=True):
@@ -203,14 +158,14 @@ def true_edge_effects(model: nn.Module, X: Tensor, y: Tensor, layer: str, edges:
             edges.numel() and (edges.min() < 0 or (edges.max(0).values >= torch.tensor(shape)
                                                    .to(edges.device)).any())):
         raise ValueError(f"'edges' must be an (E, 2) tensor of (i, j) inside the weight of "
-                         f"shape {shape}. Got {edges!r}.")
-    with _eval(model):
+                         f"shape {shape}. Got {describe(edges)}.")
+    with eval_mode(model):
         clean = _log_prob(_run(model, modules, X, y)[0], y)
         effects = []
         for i, j in edges.long().tolist():
             keep = torch.ones(shape, dtype=torch.bool)
             keep[i, j] = False
-            with _masked(modules, {layer: keep}):
+            with masked_weights(modules, {layer: keep}):
                 effects.append(_log_prob(model(X), y) - clean)
     return torch.stack(effects) if effects else torch.zeros(0)
 
@@ -241,6 +196,7 @@ def circuit(model: nn.Module, X: Tensor, y: Tensor, *, keep: float = 0.9,
     Raises:
         ValueError: ``keep`` outside (0, 1], a full-model margin <= 0 (nothing to keep), or as
             :func:`edge_attributions`.
+        TypeError: ``keep`` not a real number, or as :func:`edge_attributions`.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
@@ -251,8 +207,7 @@ def circuit(model: nn.Module, X: Tensor, y: Tensor, *, keep: float = 0.9,
 
     Introduced in notebook 04.
     """
-    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
-        raise ValueError(f"'keep' must be a number in (0, 1]. Got {keep!r}.")
+    keep = check_real(keep, "keep", minimum=0, maximum=1, low_open=True)
     attr = edge_attributions(model, X, y, layers=layers)
     modules, (X, y) = _linears(model, list(attr)), _data(model, X, y)
     order = torch.cat([a.abs().flatten() for a in attr.values()]).argsort(descending=True,
@@ -265,14 +220,14 @@ def circuit(model: nn.Module, X: Tensor, y: Tensor, *, keep: float = 0.9,
         parts = flat.split(sizes)
         return {name: p.view(a.shape) for (name, a), p in zip(attr.items(), parts, strict=True)}
 
-    with _eval(model), _frozen_prefix(model, list(modules.values()), X):
+    with eval_mode(model), frozen_prefix(model, list(modules.values()), X):
         target = keep * _margin(model(X), y)
         if target <= 0:
             raise ValueError(f"The full model's logit margin on (X, y) is {target / keep:.4g} "
                              f"<= 0: there is no task performance to keep.")
 
         def ok(n: int) -> bool:
-            with _masked(modules, masks(n)):
+            with masked_weights(modules, masks(n)):
                 return _margin(model(X), y) >= target
 
         lo, hi, total = 0, 1, sum(sizes)  # invariant: n = lo failed (0 assumed), n = hi passes
@@ -289,7 +244,7 @@ def _check_masks(masks: dict[str, Tensor], name: str = "masks") -> None:
             isinstance(m, Tensor) and m.dtype == torch.bool and m.ndim == 2
             for m in masks.values()):
         raise ValueError(f"'{name}' must be a non-empty dict {{layer name: bool (n_out, n_in) "
-                         f"tensor}}, as returned by circuit(). Got {masks!r}.")
+                         f"tensor}}, as returned by circuit(). Got {describe(masks)}.")
 
 
 def circuit_size(masks: dict[str, Tensor]) -> float:

@@ -27,7 +27,8 @@ from ..training.train import History
 from .viz import plot_ablation, plot_tradeoff, plot_weights
 
 if TYPE_CHECKING:
-    from ..analysis.lm_interp import KindAblation, LayerScore
+    from ..analysis.interp import AblationResult
+    from ..analysis.lm_interp import LayerScore
 
 __all__ = ["plot_planted", "planted_explorer", "tradeoff_explorer", "plot_layer_scores",
            "plot_lm_history", "plot_lm_layer", "plot_kind_ablation", "lm_layer_explorer"]
@@ -220,11 +221,11 @@ def plot_lm_layer(models: Mapping[str, nn.Module], partitions: Mapping[str, Part
     return fig
 
 
-def plot_kind_ablation(results: Mapping[str, KindAblation]) -> plt.Figure:
+def plot_kind_ablation(results: Mapping[str, AblationResult]) -> plt.Figure:
     """Heatmaps of the loss increase on each kind of token when each cluster is zeroed.
 
     Args:
-        results: ``{model name: KindAblation}`` from
+        results: ``{model name: AblationResult}`` from
         :func:`modlib.analysis.lm_interp.ablate_by_kind`.
 
     Returns:
@@ -239,8 +240,8 @@ def plot_kind_ablation(results: Mapping[str, KindAblation]) -> plt.Figure:
     if not results:
         raise ValueError("'results' is empty: nothing to plot.")
     first = next(iter(results.values()))
-    labels = [f"{kind}\n({int(n):,})" for kind, n in zip(first.kinds, first.counts, strict=True)]
-    fig = plot_ablation({name: r.delta.nan_to_num(0.0).float() for name, r in results.items()},
+    labels = [f"{kind}\n({int(n):,})" for kind, n in zip(first.labels, first.counts, strict=True)]
+    fig = plot_ablation({name: r.drop.nan_to_num(0.0).float() for name, r in results.items()},
                         classes=labels)
     for ax, (name, r) in zip(fig.axes, results.items(), strict=False):
         controls = r.controls or [r.control]
