@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from ..validate import check_int, check_module
 from .graph import _is_conv1d, aligned_partitions, squared_matrix, weight_layers
@@ -21,40 +22,57 @@ __all__ = ["ClusterabilityLoss"]
 class _InsideShare(torch.autograd.Function):
     """C = sum(W² · M) / S, S = sum(W²), with its closed-form gradient 2 W (M − C) / S.
 
-    The mask is given by its factors M = A Bᵀ (one-hot cluster labels of the two sides), so
-    that one thin matmul W² B gives both sums, and one writes (M − C)·2g/S. Autograd of the
-    plain formula makes about ten passes over W and keeps W² and W² · M alive; this makes four
-    (W², W² B; the factor, its product with W) and saves only W, A, B and two scalars.
+    The mask M = A Bᵀ is given by the one-hot labels A (d0, k) of W's first dim and B (d1, k)
+    of its second; a conv weight is read as the (d0, d1·kh·kw) matrix X of its kernel entries,
+    each kernel entry taking its slice's column label. Both paths first reduce X to ``per``
+    (d0, k), the squared mass of each row in each column cluster; then S = sum(per) and the
+    inside mass is per · A. No (d0, d1) mask is ever built.
+
+    - Fast path, ``B is None``: the columns are k contiguous equal blocks (column j in cluster
+      ``j // (d1 / k)``), the common training case. X viewed as (d0, k, d1·kh·kw / k) gives
+      ``per`` as one fused square-and-sum over the inner dim (a norm, squared: no W² is
+      written), and the gradient is one broadcast product X · G, G = (A − C)·2g/S of shape
+      (d0, k, 1): W is read once forward and once backward, and only the gradient is written.
+    - General path, any column labels: ``per = X² B`` (X² written once, one thin matmul, B's
+      rows repeated for the kernel entries), and the factor (M − C)·2g/S = (A·2g/S)(B − C)ᵀ
+      (A's rows sum to 1) is written by one more thin matmul, then multiplied by X in place.
+
+    Autograd of the plain formula makes about ten passes over W and keeps W² and W² · M alive;
+    this saves only W, the factors and two scalars (C and S). Not twice differentiable.
     """
 
     @staticmethod
-    def forward(ctx, W: Tensor, A: Tensor, B: Tensor) -> Tensor:
-        W2 = W.to(A.dtype).square()  # W's layout: (d0, d1[, kh, kw])
-        if W2.ndim > 2:
-            W2 = W2.sum(dim=tuple(range(2, W2.ndim)))  # a conv kernel slice's sum of squares
-        per_cluster = W2 @ B  # (d0, k): mass of each row in each column cluster
-        total, inside = per_cluster.sum(), (per_cluster * A).sum()
-        # An all-zero layer (or one whose squares underflow) has share 0/tiny = 0 and gets
+    def forward(ctx, W: Tensor, A: Tensor, B: Tensor | None) -> Tensor:
+        d0, k = A.shape
+        if B is None:  # (d0, k, block): a block's columns (and kernel entries) are contiguous
+            per = torch.linalg.vector_norm(W.reshape(d0, k, -1), dim=2, dtype=A.dtype).square_()
+        else:
+            X = W.reshape(d0, -1)  # (d0, d1[·kh·kw]), a view of a contiguous W
+            if X.shape[1] != len(B):  # a conv: every kernel entry of a slice takes its label
+                B = B.repeat_interleave(X.shape[1] // len(B), 0)
+            per = X.to(A.dtype).square() @ B
+        total, inside = per.sum(), torch.dot(per.view(-1), A.reshape(-1))
+        # An all-zero layer (or one whose squares underflow) is divided by inf: share 0 and
         # gradient 0. NaN/Inf weights still give NaN: they are never hidden as 0.
-        denom = total.clamp_min(torch.finfo(total.dtype).tiny)
+        denom = torch.where(total != 0, total, torch.inf)
         share = inside / denom
-        ctx.save_for_backward(W, A, B, share, torch.where(total != 0, 2 / denom, 0))
+        ctx.save_for_backward(W, A, B, share, denom)
         return share
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
-        W, A, B, share, scale = ctx.saved_tensors
-        coef = grad * scale  # 2g/S
-        # (M − C)·2g/S = [A, 1]·2g/S · [B, −C]ᵀ: one thin matmul writes the (d0, d1) factor
-        a = torch.cat([A, torch.ones_like(A[:, :1])], 1).mul_(coef)  # (d0, k + 1)
-        b = torch.cat([B, (-share).expand(len(B), 1)], 1)  # (d1, k + 1)
-        factor = a @ b.T
-        if W.ndim > 2:  # a conv: broadcast over the kernel slices
-            return (factor.view(*factor.shape, *[1] * (W.ndim - 2)) * W).to(W.dtype), None, None
-        return factor.mul_(W).to(W.dtype), None, None  # in place: a fresh buffer costs a pass
+        W, A, B, share, denom = ctx.saved_tensors
+        coef = (grad * 2).div_(denom)  # 2g/S
+        if B is None:  # one product, broadcast over each row's column blocks
+            G = (A - share).mul_(coef).unsqueeze(2)  # (d0, k, 1)
+            out = W.reshape(*A.shape, -1) * G
+        else:  # (d0, d1[·kh·kw]): (M − C)·2g/S, times W in place (a fresh buffer costs a pass)
+            out = (A.mul(coef) @ (B - share).T).mul_(W.reshape(len(A), -1))
+        return out.view(W.shape).to(W.dtype), None, None
 
 
-def _inside_share(W: Tensor, A: Tensor, B: Tensor) -> Tensor:
+def _inside_share(W: Tensor, A: Tensor, B: Tensor | None = None) -> Tensor:
     """Share of the squared mass of ``W`` inside the mask M = A Bᵀ, differentiable in ``W``.
 
     Sums are taken in ``A.dtype`` (float32 or float64): float16 and bfloat16 weights are read
@@ -64,7 +82,9 @@ def _inside_share(W: Tensor, A: Tensor, B: Tensor) -> Tensor:
         W: a layer's weight in its stored layout, (d0, d1) or (d0, d1, kh, kw) for a Conv2d
             (each kernel slice is one edge, its squared weight the slice's sum of squares).
         A: (d0, k) one-hot cluster labels of W's first dim (rows, or cols for a Conv1D).
-        B: (d1, k) one-hot cluster labels of W's second dim.
+        B: (d1, k) one-hot cluster labels of W's second dim, or ``None`` when they are k
+            contiguous equal blocks (label ``j // (d1 / k)``, see :func:`_equal_blocks`): the
+            same value and gradient, computed by the fast path of :class:`_InsideShare`.
 
     Returns:
         A scalar in [0, 1] of dtype ``A.dtype``: 0 for an all-zero ``W``, whose gradient is
@@ -76,8 +96,28 @@ def _inside_share(W: Tensor, A: Tensor, B: Tensor) -> Tensor:
         >>> W.grad  # 2 W (M − C) / S with M = I, C = 1/2, S = 4
         tensor([[ 0.2500, -0.2500],
                 [-0.2500,  0.2500]])
+        >>> W.grad = None
+        >>> _inside_share(W, torch.eye(2)).backward()  # the same, columns as 2 equal blocks
+        >>> W.grad
+        tensor([[ 0.2500, -0.2500],
+                [-0.2500,  0.2500]])
     """
     return _InsideShare.apply(W, A, B)
+
+
+def _equal_blocks(labels: Tensor, k: int) -> bool:
+    """True when ``labels`` are k contiguous equal blocks in order: label ``j // (n / k)``.
+
+    Example:
+        >>> _equal_blocks(torch.tensor([0, 0, 1, 1]), 2)
+        True
+        >>> _equal_blocks(torch.tensor([0, 1, 0, 1]), 2)  # not contiguous
+        False
+        >>> _equal_blocks(torch.tensor([0, 0, 0, 1]), 2)  # not equal
+        False
+    """
+    n = labels.numel()
+    return n % k == 0 and torch.equal(labels.cpu(), torch.arange(n) // (n // k))
 
 
 def _one_hot(labels: Tensor, k: int, dtype: torch.dtype) -> Tensor:
@@ -89,11 +129,13 @@ class ClusterabilityLoss(nn.Module):
     """``1 − mean clusterability`` of a model's chosen layers, differentiable in their weights.
 
     The module holds only the cluster masks (as non-persistent buffers, computed once, each
-    as the two one-hot factors of M = rows · colsᵀ), not the model's parameters:
-    ``loss.parameters()`` is empty and ``loss.state_dict()`` adds nothing to a checkpoint.
-    Masks follow the weights' device (and float32/float64 summing dtype) at every call.
-    Backward uses the closed-form gradient 2 W (M − C) / sum(W²) (see :func:`_inside_share`),
-    not autograd of the formula.
+    as the two one-hot factors of M = rows · colsᵀ in the weight's stored layout; the second is
+    ``None`` when the weight's second dim is k contiguous equal blocks, as in the default
+    aligned partitions, and the layer then takes the fast path of :class:`_InsideShare`), not
+    the model's parameters: ``loss.parameters()`` is empty and ``loss.state_dict()`` adds
+    nothing to a checkpoint. Masks follow the weights' device (and float32/float64 summing
+    dtype) at every call. Backward uses the closed-form gradient 2 W (M − C) / sum(W²) (see
+    :func:`_inside_share`), not autograd of the formula.
 
     Args:
         model: the network whose layers are clustered.
@@ -116,8 +158,9 @@ class ClusterabilityLoss(nn.Module):
         >>> loss = ClusterabilityLoss(model, k=2)
         >>> list(loss.clusterability())
         ['2']
-        >>> 0 <= float(loss().detach()) <= 1
-        True
+        >>> _ = nn.init.ones_(model[2].weight)  # 2 × 2 blocks: half the squared mass inside
+        >>> float(loss().detach())
+        0.5
 
     Introduced in notebook 03.
     """
@@ -147,9 +190,11 @@ class ClusterabilityLoss(nn.Module):
         self.partitions = parts
         for i, (name, module) in enumerate(self._layers):
             W, part = module.weight, parts[name].to(module.weight.device)
-            rows, cols = (_one_hot(x, self.k, _sum_dtype(W.dtype)) for x in (part.rows, part.cols))
-            # the mask's factors in W's stored layout: a Conv1D stores (n_in, n_out)
-            a, b = (cols, rows) if _is_conv1d(module) else (rows, cols)
+            # the labels of W's stored dims: a Conv1D stores (n_in, n_out)
+            first, second = (part.cols, part.rows) if _is_conv1d(module) else (part.rows, part.cols)
+            a = _one_hot(first, self.k, _sum_dtype(W.dtype))
+            # no second factor when the second dim is k contiguous equal blocks: the fast path
+            b = None if _equal_blocks(second, self.k) else _one_hot(second, self.k, a.dtype)
             self.register_buffer(f"mask_a{i}", a, persistent=False)
             self.register_buffer(f"mask_b{i}", b, persistent=False)
 
@@ -163,13 +208,13 @@ class ClusterabilityLoss(nn.Module):
         """``{name: module}`` of the clustered layers, in model order (the modules themselves)."""
         return dict(self._layers)
 
-    def _mask(self, i: int, W: Tensor) -> tuple[Tensor, Tensor]:
-        """The factors of layer i's mask, on W's device in its summing dtype."""
+    def _mask(self, i: int, W: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The factors of layer i's mask, on W's device in its summing dtype (B None: blocks)."""
         dtype = _sum_dtype(W.dtype)
         out = []
         for side in "ab":
             factor = getattr(self, f"mask_{side}{i}")
-            if factor.device != W.device or factor.dtype != dtype:
+            if factor is not None and (factor.device != W.device or factor.dtype != dtype):
                 # the model moved or was cast: follow it once, keep the moved copy
                 factor = factor.to(W.device, dtype)
                 setattr(self, f"mask_{side}{i}", factor)
@@ -186,7 +231,9 @@ class ClusterabilityLoss(nn.Module):
         Sums are taken in float32 (float64 for float64 weights), so the result is float32 for
         float16/bfloat16 models. An all-zero layer counts as clusterability 0, with gradient 0.
         """
-        return 1 - torch.stack(self._values()).mean()
+        values = self._values()
+        total = values[0] if len(values) == 1 else torch.stack(values).sum()
+        return torch.rsub(total, 1, alpha=1 / len(values))  # 1 − total / n, in one op
 
     @torch.no_grad()
     def clusterability(self) -> dict[str, float]:
