@@ -166,38 +166,58 @@ def test_re_exports_match_their_table():
         modlib.nonesuch  # noqa: B018
 
 
-def test_import_modlib_is_light():
+@pytest.mark.parametrize("module", ["modlib.__main__", "modlib.course.student"])
+def test_a_command_line_runs_only_under_its_main_guard(module):
+    """Importing a module with a command line (as pytest's doctest collection does) runs
+    nothing: no top-level call outside ``if __name__ == "__main__":``."""
+    body = ast.parse(MODULES[module].read_text()).body
+    guards = [n for n in body if isinstance(n, ast.If)
+              and ast.unparse(n.test) == "__name__ == '__main__'"]
+    assert len(guards) == 1
+    calls = [ast.unparse(n) for n in body if isinstance(n, (ast.Expr, ast.For, ast.With, ast.If))
+             and n not in guards and not isinstance(getattr(n, "value", None), ast.Constant)]
+    assert not calls, f"{module} runs code on import: {calls}"
+
+
+# One fresh interpreter, step by step (each start imports torch: one process, not three):
+# `import modlib` alone, then the method's names, then the short names of two modules.
+_FRESH = """
+import json, sys
+import modlib
+light = sorted(m for m in sys.modules if m.split('.')[0] in
+               ('matplotlib', 'ipywidgets', 'transformers', 'pandas') or m.startswith('modlib.'))
+modlib.clusterability, modlib.fit, modlib.spectral_cocluster, modlib.ClusterabilityLoss
+modlib.circuits, modlib.llm
+method = sorted({m.split('.')[0] for m in sys.modules}
+                & {'matplotlib', 'ipywidgets', 'transformers'})
+import modlib.viz, modlib.partition
+from modlib.models import PaperMLP
+short = [modlib.viz is sys.modules['modlib.course.viz'],
+         modlib.partition is sys.modules['modlib.core.partition'],
+         PaperMLP is sys.modules['modlib.training.models'].PaperMLP, modlib.viz.__name__]
+print(json.dumps({"light": light, "method": method, "short": short}))
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_interpreter() -> dict:
+    return json.loads(subprocess.run([sys.executable, "-c", _FRESH], capture_output=True,
+                                     text=True, check=True).stdout)
+
+
+def test_import_modlib_is_light(fresh_interpreter):
     """``import modlib`` loads neither matplotlib, ipywidgets, transformers nor any part."""
-    code = ("import sys, json, modlib; print(json.dumps(sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('matplotlib', 'ipywidgets', 'transformers', 'pandas') "
-            "or m.startswith('modlib.'))))")
-    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                       text=True, check=True).stdout)
-    assert loaded == []
+    assert fresh_interpreter["light"] == []
 
 
-def test_the_method_loads_without_the_plotting_stack():
-    code = ("import sys, json, modlib; modlib.clusterability; modlib.fit;"
-            "modlib.spectral_cocluster;"
-            "modlib.ClusterabilityLoss; modlib.circuits; modlib.llm;"
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'matplotlib', 'ipywidgets', 'transformers'})))")
-    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                       text=True, check=True).stdout)
-    assert loaded == []
+def test_the_method_loads_without_the_plotting_stack(fresh_interpreter):
+    assert fresh_interpreter["method"] == []
 
 
-def test_short_names_import_the_one_module():
-    """``import modlib.viz`` and ``from modlib.models import X`` reach the module's home, once."""
-    code = ("import sys, json, modlib; import modlib.viz, modlib.partition;"
-            "from modlib.models import PaperMLP;"
-            "print(json.dumps([modlib.viz is sys.modules['modlib.course.viz'],"
-            "modlib.partition is sys.modules['modlib.core.partition'],"
-            "PaperMLP is sys.modules['modlib.training.models'].PaperMLP,"
-            "modlib.viz.__name__]))")
-    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                    text=True, check=True).stdout)
-    assert out == [True, True, True, "modlib.course.viz"]
+def test_short_names_import_the_one_module(fresh_interpreter):
+    """``import modlib.viz`` and ``from modlib.models import X`` reach the module's home, once,
+    whether the home was loaded before (``modlib.core.partition``, by the method) or not."""
+    assert fresh_interpreter["short"] == [True, True, True, "modlib.course.viz"]
 
 
 def test_an_unknown_short_name_is_not_found():

@@ -27,10 +27,13 @@ def matrix_and_partition(draw):
 
 
 @given(matrix_and_partition())
-def test_clusterability_in_unit_interval(wp):
+def test_clusterability_is_the_inside_share_of_squared_mass(wp):
+    """Against the definition, computed the slow way: a (n_out, n_in) mask of same-cluster pairs."""
     W, p = wp
+    inside = p.rows[:, None] == p.cols[None, :]
+    want = float((W.double() ** 2)[inside].sum() / (W.double() ** 2).sum())
     c = float(clusterability(W, p))
-    assert 0.0 <= c <= 1.0 + 1e-12
+    assert c == pytest.approx(want, rel=1e-5, abs=1e-7) and 0.0 <= c <= 1.0 + 1e-6
 
 
 @given(matrix_and_partition(), st.integers(0, 1000))

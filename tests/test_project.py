@@ -61,6 +61,19 @@ def test_pages_workflow_executes_the_notebooks_on_real_data_before_building():
     assert build["timeout-minutes"] <= 120
 
 
+def test_the_docstring_examples_of_every_module_are_tests():
+    """`pytest` alone, `make unit` and `make test-fast` run the examples of every module of modlib
+    (a new example is tested without being listed anywhere)."""
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    options = options["ini_options"]
+    assert "--doctest-modules" in options["addopts"]
+    assert {"tests", "modlib"} <= set(options["testpaths"])
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("unit", "test-fast"):
+        recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+        assert "pytest -q -p no:cacheprovider tests modlib --doctest-modules" in recipe, target
+
+
 def test_make_lint_checks_the_workflows():
     lint = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
     assert "--builtin-schema vendor.github-workflows .github/workflows/*.yml" in lint

@@ -3,7 +3,6 @@ import pytest
 import torch
 
 import modlib
-from modlib import viz
 from modlib.course.viz import (
     plot_ablation,
     plot_class_bars,
@@ -89,12 +88,6 @@ def test_plot_overlaps_one_panel_per_model():
         plot_overlaps({})
     with pytest.raises(ValueError, match=r"square \(n, n\) matrices. Got shapes \{'a': \(2, 3\)"):
         plot_overlaps({"a": torch.zeros(2, 3)})
-
-
-def test_doctests():
-    import doctest
-
-    assert doctest.testmod(viz).failed == 0
 
 
 def test_every_explorer_also_offers_a_png_of_its_first_view(monkeypatch):

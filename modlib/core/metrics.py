@@ -34,6 +34,7 @@ def clusterability(W: Tensor, partition: Partition) -> Tensor:
             the partition.
 
     Example:
+        >>> import torch
         >>> W = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> float(clusterability(W, Partition(torch.tensor([0, 1]), torch.tensor([0, 1]), 2)))
         1.0
@@ -55,6 +56,7 @@ def chance_level(partition: Partition) -> float:
     lopsided ones give more (all neurons in one cluster give 1). Report clusterability beside it.
 
     Example:
+        >>> import torch
         >>> chance_level(Partition(torch.tensor([0, 1]), torch.tensor([0, 1]), 2))
         0.5
     """

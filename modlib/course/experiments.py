@@ -24,12 +24,14 @@ from ..core.loss import ClusterabilityLoss
 from ..core.metrics import chance_level, clusterability
 from ..core.partition import Partition
 from ..core.spectral import spectral_cocluster
+from ..hooks import eval_mode
 from ..training import data as mdata
 from ..training.models import MnistCNN, ModAddTransformer, PaperCifarCNN, PaperMLP
-from ..training.profiles import Profile
+from ..training.profiles import LLM_ALIASES, LLM_MODELS, Profile
 from ..training.profiles import profile as get_profile
 from ..training.train import History, TrainConfig, evaluate, fit, is_main_process, world_size
 from ..training.zoo import LABELS
+from ..validate import check_bool, check_int, check_real
 
 __all__ = ["Experiment", "RunResult", "ExperimentResult", "reproduce", "sweep", "measure",
            "PAPER"]
@@ -143,7 +145,8 @@ def _modadd_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool) 
                   f"one-layer transformer (ModAddTransformer, p={prof.modadd_p})")
 
 
-_LLM_MODELS = ("gpt2", "pythia", "pythia-70m", "pythia-14m")  # reproduce("llm", model=...)
+# reproduce("llm", model=...): every name and alias of the course's language models
+_LLM_MODELS = tuple(n for name, m in LLM_MODELS.items() for n in (*m.aliases, name))
 
 
 def _llm_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool,
@@ -151,7 +154,7 @@ def _llm_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool,
     from ..analysis.llm import mlp_layers, spectral_partitions
     from ..training.zoo import pretrained
 
-    name = {"pythia": "pythia-70m", None: prof.llm_model}.get(model_name, model_name)
+    name = prof.llm_model if model_name is None else LLM_ALIASES.get(model_name, model_name)
     pt = pretrained(name, profile=prof, progress=progress)
     text = mdata.load_text(prof.text_chars, seed=seed)
     tok = pt.tokenizer  # the model's own: Pythia's for Pythia, bytes for a stand-in
@@ -235,8 +238,8 @@ def _interpret(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: 
                            "specialization_control": ab.control, "ablation_drop": ab.drop.tolist(),
                            "circuit_label": setup.circuit_label}
     X, y = (t.to(next(model.parameters()).device) for t in setup.test_loader.dataset.tensors)
-    with torch.no_grad():  # the circuit that gives the right answer: examples it gets right
-        right = model.eval()(X).argmax(-1) == y
+    with torch.no_grad(), eval_mode(model):  # the circuit of the right answers: those it gets
+        right = model(X).argmax(-1) == y
     chosen = ((y == setup.circuit_label) & right).nonzero().flatten()[:100]
     try:
         masks = circuit(model, X[chosen], y[chosen], keep=0.9)
@@ -288,10 +291,10 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
     if model is not None and model not in allowed:
         choices = f"one of {allowed}" if allowed else f"None ({name} has one model)"
         raise ValueError(f"'model' for {name} must be {choices}. Got {model!r}.")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"'k' must be an int >= 1. Got {k!r}.")
-    if lam < 0:
-        raise ValueError(f"'lam' must be >= 0. Got {lam}.")
+    check_int(k, "k", minimum=1)
+    check_real(lam, "lam", minimum=0)
+    check_int(seed, "seed")
+    check_bool(progress, "progress")
     dev = _device(device)
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     start = time.perf_counter()
