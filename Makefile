@@ -74,6 +74,7 @@ student: install
 	$(PY) -m modlib.course.student
 
 bench: install
+	$(PY) benchmarks/bench_import.py
 	$(PY) benchmarks/bench_spectral.py
 	$(PY) benchmarks/bench_loss.py
 	$(PY) benchmarks/bench_llm.py

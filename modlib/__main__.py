@@ -12,6 +12,7 @@ import json
 import sys
 from typing import get_args
 
+from .course.experiments import MODELS, Experiment
 from .training.profiles import ProfileName
 
 __all__ = ["main"]
@@ -43,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("reproduce", help="train a baseline and a modular model, measure both",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG)
-    r.add_argument("experiment", choices=["mnist", "cifar", "modadd", "llm"])
+    r.add_argument("experiment", choices=list(get_args(Experiment)))
     r.add_argument("--profile", choices=list(get_args(ProfileName)), default=None,
                    help="sizes: ci (seconds), cpu (minutes on a laptop), gpu (a free Colab "
                         "T4: <= 20 minutes a notebook), paper (the paper's scale: an A100 or "
@@ -51,8 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--k", type=int, default=4, help="clusters per layer (default 4)")
     r.add_argument("--lam", type=float, default=20.0, help="λ of the modular run (default 20)")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    r.add_argument("--model", choices=["cnn", "paper", "gpt2", "pythia", "pythia-14m"],
-                   default=None,
+    r.add_argument("--model", choices=[m for ms in MODELS.values() for m in ms], default=None,
                    help="mnist: the course CNN (default) or the authors' MLP ('paper'); "
                         "llm: GPT-2, Pythia-70m ('pythia') or Pythia-14m (default: the "
                         "profile's, GPT-2 but Pythia-14m in the cpu profile)")
@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--k must be >= 1, got {args.k}")
     if args.lam < 0:
         parser.error(f"--lam must be >= 0, got {args.lam}")
-    allowed = {"mnist": ("cnn", "paper"),
-               "llm": ("gpt2", "pythia", "pythia-14m")}.get(args.experiment, ())
+    allowed = MODELS.get(args.experiment, ())
     if args.model is not None and args.model not in allowed:
         parser.error(f"--model {args.model} does not apply to {args.experiment}")
     from .course.experiments import reproduce

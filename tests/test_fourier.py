@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from modlib import History, TrainConfig, contiguous_partition, evaluate, fit
+from modlib import TrainConfig, contiguous_partition, evaluate, fit
 from modlib.analysis.fourier import (
     ablation_spectra,
     activation_table,
@@ -23,8 +23,6 @@ from modlib.analysis.fourier import (
     key_frequencies,
     logit_frequencies,
     neuron_frequencies,
-    plot_frequencies,
-    plot_grokking,
     selective_clusters,
     table_frequencies,
 )
@@ -254,24 +252,6 @@ def test_selective_clusters_on_a_known_energy():
     assert selective_clusters(_ENERGY, [[1, 2], [2], []]) == [False, False, False]
 
 
-def test_plots(tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    h = History(epochs=[{"epoch": e, "train_loss": 1 / e, "eval_loss": 2.0, "accuracy": e / 10}
-                        for e in range(1, 11)])
-    fig = plot_grokking({"baseline": h, "modular": h})
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4 and len(fig.axes[1].lines) == 2
-    assert fig.axes[0].get_yscale() == "log"
-    fig = plot_frequencies(torch.rand(3, 9), ["a", "b", "c"], title="t")
-    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "t"
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]
-    fig = plot_frequencies(torch.rand(2, 24), ["a", "b"])  # 23 frequencies: every other one
-    assert [int(t) for t in fig.axes[0].get_xticks()] == list(range(1, 24, 2))
-    fig.savefig(tmp_path / "f.png")
-    assert (tmp_path / "f.png").stat().st_size > 1000
-
-
 def test_cluster_frequencies_empty_cluster():
     model = ModAddTransformer(5, d_model=8, d_mlp=8)
     part = Partition(torch.zeros(8, dtype=torch.long), torch.zeros(8, dtype=torch.long), k=2)
@@ -341,13 +321,6 @@ _TEST = (all_pairs(5), all_pairs(5)[:, :2].sum(1) % 5)
      r"'model' must be a modlib ModAddTransformer\. Got Linear"),
     (lambda: logit_frequencies(_MODEL, all_pairs(5).float()), TypeError,
      r"'X' must be an integer tensor of tokens"),
-    (lambda: plot_grokking({}), ValueError, r"'histories' is empty"),
-    (lambda: plot_grokking({"run": History(epochs=[{"accuracy": 0.5}])}), ValueError,
-     r"'histories' entry 'run' has no epoch with train_loss, eval_loss and accuracy"),
-    (lambda: plot_frequencies(torch.rand(3), ["a"]), ValueError,
-     r"'spectra' must be a tensor of shape \(n_rows, n_freq\) with n_freq >= 2\. Got"),
-    (lambda: plot_frequencies(torch.rand(2, 4), ["a"]), ValueError,
-     r"'labels' must name each of the 2 rows\. Got 1 labels"),
     (lambda: ablation_spectra(torch.nn.Linear(2, 2), {"mlp.fc_in": _PART}, _TEST), TypeError,
      r"'model' must be a modlib ModAddTransformer"),
     (lambda: ablation_spectra(_MODEL, {"mlp.fc_in": _PART}, [1, 2]), TypeError,

@@ -3,9 +3,12 @@ import pytest
 import torch
 
 import modlib
+from modlib import History
 from modlib.course.viz import (
     plot_ablation,
     plot_class_bars,
+    plot_frequencies,
+    plot_grokking,
     plot_history,
     plot_overlaps,
     plot_weight_grid,
@@ -127,3 +130,32 @@ def test_widgets_use_only_what_colabs_ipywidgets_7_7_has():
     used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name) and node.value.id == "w"}
     assert used and used <= _IPYWIDGETS_7_7, used - _IPYWIDGETS_7_7
+
+
+def test_grokking_and_frequency_plots(tmp_path):
+    h = History(epochs=[{"epoch": e, "train_loss": 1 / e, "eval_loss": 2.0, "accuracy": e / 10}
+                        for e in range(1, 11)])
+    fig = plot_grokking({"baseline": h, "modular": h})
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4 and len(fig.axes[1].lines) == 2
+    assert fig.axes[0].get_yscale() == "log"
+    fig = plot_frequencies(torch.rand(3, 9), ["a", "b", "c"], title="t")
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "t"
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]
+    fig = plot_frequencies(torch.rand(2, 24), ["a", "b"])  # 23 frequencies: every other one
+    assert [int(t) for t in fig.axes[0].get_xticks()] == list(range(1, 24, 2))
+    fig.savefig(tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: plot_grokking({}), r"'histories' is empty"),
+    (lambda: plot_grokking({"run": History(epochs=[{"accuracy": 0.5}])}),
+     r"'histories' entry 'run' has no epoch with train_loss, eval_loss and accuracy"),
+    (lambda: plot_frequencies(torch.rand(3), ["a"]),
+     r"'spectra' must be a tensor of shape \(n_rows, n_freq\) with n_freq >= 2\. Got"),
+    (lambda: plot_frequencies(torch.rand(2, 4), ["a"]),
+     r"'labels' must name each of the 2 rows\. Got 1 labels"),
+])
+def test_grokking_and_frequency_plot_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

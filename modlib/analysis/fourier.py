@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -26,16 +25,10 @@ from ..training.train import evaluate
 from ..validate import check_data, check_int, check_real, describe
 from .interp import _common_k, ablate
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-    from ..training.train import History
-
 __all__ = ["ablation_spectra", "activation_table", "all_pairs", "basis_labels",
            "cluster_frequencies", "cluster_spectra", "embedding_frequencies", "energy_kept",
            "fourier_basis", "frequency_norms", "key_frequencies", "logit_frequencies",
-           "neuron_frequencies", "plot_frequencies", "plot_grokking", "selective_clusters",
+           "neuron_frequencies", "selective_clusters",
            "table_frequencies"]
 
 
@@ -604,97 +597,3 @@ def selective_clusters(energy: Tensor,
     own, other = energy_kept(energy, keys)
     return [o <= max_kept and 1 - o >= ratio * (1 - x)
             for o, x in zip(own, other, strict=True)]
-
-
-def plot_grokking(histories: Mapping[str, History], *, axes: Sequence[Axes] | None = None
-                  ) -> Figure:
-    """Grokking curves: train and test loss (log scale), and test accuracy, per epoch.
-
-    Args:
-        histories: ``{run name: History}`` of full-batch runs evaluated on the test pairs every
-            epoch (epoch rows with ``train_loss``, ``eval_loss`` and ``accuracy``), as
-            ``modlib.reproduce("modadd")`` returns them.
-        axes: two axes to draw on (default: a new figure).
-
-    Returns:
-        The figure: losses on the left (train dashed, test solid), test accuracy on the right.
-
-    Raises:
-        ValueError: ``histories`` is empty or a history has no epoch with those three keys.
-
-    Example:
-        >>> from modlib import History
-        >>> h = History(epochs=[{"train_loss": 1.0, "eval_loss": 2.0, "accuracy": 0.1}])
-        >>> len(plot_grokking({"run": h}).axes)
-        2
-    """
-    import matplotlib.pyplot as plt
-
-    if not histories:
-        raise ValueError("'histories' is empty: pass {run name: History}.")
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
-    fig = axes[0].figure
-    for i, (name, h) in enumerate(histories.items()):
-        rows = [r for r in h.epochs if {"train_loss", "eval_loss", "accuracy"} <= set(r)]
-        if not rows:
-            raise ValueError(f"'histories' entry {name!r} has no epoch with train_loss, "
-                             f"eval_loss and accuracy: evaluate on the test pairs every epoch.")
-        epochs, color = range(1, len(rows) + 1), f"C{i}"
-        axes[0].plot(epochs, [r["train_loss"] for r in rows], color=color, ls="--",
-                     label=f"{name}: train")
-        axes[0].plot(epochs, [r["eval_loss"] for r in rows], color=color, label=f"{name}: test")
-        axes[1].plot(epochs, [r["accuracy"] for r in rows], color=color, label=name)
-    axes[0].set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="loss")
-    axes[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02),
-                title="accuracy on the held-out pairs")
-    for ax in axes[:2]:
-        ax.legend(fontsize=8)
-    return fig
-
-
-def plot_frequencies(spectra: Tensor, labels: Sequence[str], *, ax: Axes | None = None,
-                     title: str = "", cbar_label: str = "share") -> Figure:
-    """Heatmap of rows × frequencies 1..(p − 1) / 2, e.g. clusters by :func:`cluster_spectra`.
-
-    Args:
-        spectra: (n_rows, (p - 1) // 2 + 1) values per frequency; column 0 (the constant) is
-            not drawn.
-        labels: one name per row.
-        ax: the axes to draw on (default: a new figure).
-        title: the axes' title.
-        cbar_label: the colour bar's label.
-
-    Returns:
-        The figure.
-
-    Raises:
-        ValueError: ``spectra`` not 2-D with at least 2 columns, or ``labels`` of another length.
-
-    Example:
-        >>> fig = plot_frequencies(torch.rand(4, 6), ["a", "b", "c", "d"])
-        >>> len(fig.axes)  # the heatmap and its colour bar
-        2
-    """
-    import matplotlib.pyplot as plt
-
-    if not isinstance(spectra, Tensor) or spectra.ndim != 2 or spectra.shape[1] < 2:
-        raise ValueError(f"'spectra' must be a tensor of shape (n_rows, n_freq) with n_freq >= 2. "
-                         f"Got {getattr(spectra, 'shape', type(spectra).__name__)}.")
-    if len(labels) != spectra.shape[0]:
-        raise ValueError(f"'labels' must name each of the {spectra.shape[0]} rows. "
-                         f"Got {len(labels)} labels.")
-    if ax is None:
-        n_freq = spectra.shape[1] - 1
-        _, ax = plt.subplots(figsize=(min(12.0, 2 + 0.28 * n_freq), 0.9 + 0.35 * len(labels)),
-                             layout="constrained")
-    fig = ax.figure
-    values = spectra[:, 1:].detach().float().cpu().numpy()
-    im = ax.imshow(values, cmap="viridis", aspect="auto", interpolation="nearest",
-                   extent=(0.5, values.shape[1] + 0.5, len(labels) - 0.5, -0.5))
-    ax.set_yticks(range(len(labels)), labels)
-    step = -(-values.shape[1] // 15)  # at most 15 labelled frequencies
-    ax.set_xticks(range(1, values.shape[1] + 1, step))
-    ax.set(xlabel="frequency f", title=title)
-    fig.colorbar(im, ax=ax, label=cbar_label, shrink=0.9)
-    return fig

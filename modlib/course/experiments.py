@@ -33,8 +33,8 @@ from ..training.train import History, TrainConfig, evaluate, fit, is_main_proces
 from ..training.zoo import LABELS
 from ..validate import check_bool, check_int, check_real
 
-__all__ = ["Experiment", "RunResult", "ExperimentResult", "reproduce", "sweep", "measure",
-           "PAPER"]
+__all__ = ["Experiment", "MODELS", "RunResult", "ExperimentResult", "reproduce", "sweep",
+           "measure", "PAPER"]
 
 Experiment = Literal["mnist", "cifar", "modadd", "llm"]
 
@@ -145,8 +145,12 @@ def _modadd_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool) 
                   f"one-layer transformer (ModAddTransformer, p={prof.modadd_p})")
 
 
-# reproduce("llm", model=...): every name and alias of the course's language models
-_LLM_MODELS = tuple(n for name, m in LLM_MODELS.items() for n in (*m.aliases, name))
+# reproduce(name, model=...): the models each experiment can train (None: its default);
+# for llm, every name and alias of the course's language models.
+MODELS: dict[str, tuple[str, ...]] = {
+    "mnist": ("cnn", "paper"),
+    "llm": tuple(n for name, m in LLM_MODELS.items() for n in (*m.aliases, name)),
+}
 
 
 def _llm_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool,
@@ -287,7 +291,7 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
     """
     if name not in get_args(Experiment):
         raise ValueError(f"'name' must be one of {get_args(Experiment)}. Got {name!r}.")
-    allowed = {"mnist": ("cnn", "paper"), "llm": _LLM_MODELS}.get(name, ())
+    allowed = MODELS.get(name, ())
     if model is not None and model not in allowed:
         choices = f"one of {allowed}" if allowed else f"None ({name} has one model)"
         raise ValueError(f"'model' for {name} must be {choices}. Got {model!r}.")

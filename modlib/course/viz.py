@@ -1,7 +1,7 @@
 """Figures of the course, all matplotlib; the widgets in notebooks build on these.
 
 Every function draws on a given ``ax`` (or a new figure) and returns the figure, so notebooks
-can compose them and the command line can save them. Introduced in notebooks 01, 03 and 04.
+can compose them and the command line can save them. Introduced in notebooks 01, 03, 04 and 06.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..training.train import History
 
 __all__ = ["plot_weights", "plot_weight_grid", "plot_history", "plot_bipartite",
            "plot_tradeoff", "plot_null", "plot_ablation", "plot_class_bars", "plot_overlaps",
-           "glue"]
+           "plot_grokking", "plot_frequencies", "glue"]
 
 
 def _new_ax(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> tuple[Figure, Axes]:
@@ -357,3 +357,93 @@ def glue(name: str, value: Any, *, display: bool = False) -> None:
     except ImportError:
         return
     _glue(name, value, display=display)
+
+
+def plot_grokking(histories: Mapping[str, History], *, axes: Sequence[Axes] | None = None
+                  ) -> Figure:
+    """Grokking curves: train and test loss (log scale), and test accuracy, per epoch.
+
+    Args:
+        histories: ``{run name: History}`` of full-batch runs evaluated on the test pairs every
+            epoch (epoch rows with ``train_loss``, ``eval_loss`` and ``accuracy``), as
+            ``modlib.reproduce("modadd")`` returns them.
+        axes: two axes to draw on (default: a new figure).
+
+    Returns:
+        The figure: losses on the left (train dashed, test solid), test accuracy on the right.
+
+    Raises:
+        ValueError: ``histories`` is empty or a history has no epoch with those three keys.
+
+    Example:
+        >>> h = History(epochs=[{"train_loss": 1.0, "eval_loss": 2.0, "accuracy": 0.1}])
+        >>> len(plot_grokking({"run": h}).axes)
+        2
+    """
+    if not histories:
+        raise ValueError("'histories' is empty: pass {run name: History}.")
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    fig = axes[0].figure
+    for i, (name, h) in enumerate(histories.items()):
+        rows = [r for r in h.epochs if {"train_loss", "eval_loss", "accuracy"} <= set(r)]
+        if not rows:
+            raise ValueError(f"'histories' entry {name!r} has no epoch with train_loss, "
+                             f"eval_loss and accuracy: evaluate on the test pairs every epoch.")
+        epochs, color = range(1, len(rows) + 1), f"C{i}"
+        axes[0].plot(epochs, [r["train_loss"] for r in rows], color=color, ls="--",
+                     label=f"{name}: train")
+        axes[0].plot(epochs, [r["eval_loss"] for r in rows], color=color, label=f"{name}: test")
+        axes[1].plot(epochs, [r["accuracy"] for r in rows], color=color, label=name)
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="loss")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02),
+                title="accuracy on the held-out pairs")
+    for ax in axes[:2]:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_frequencies(spectra: Tensor, labels: Sequence[str], *, ax: Axes | None = None,
+                     title: str = "", cbar_label: str = "share") -> Figure:
+    """Heatmap of rows × frequencies 1..(p − 1) / 2, e.g. clusters by
+    :func:`modlib.analysis.fourier.cluster_spectra`.
+
+    Args:
+        spectra: (n_rows, (p - 1) // 2 + 1) values per frequency; column 0 (the constant) is
+            not drawn.
+        labels: one name per row.
+        ax: the axes to draw on (default: a new figure).
+        title: the axes' title.
+        cbar_label: the colour bar's label.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: ``spectra`` not 2-D with at least 2 columns, or ``labels`` of another length.
+
+    Example:
+        >>> fig = plot_frequencies(torch.rand(4, 6), ["a", "b", "c", "d"])
+        >>> len(fig.axes)  # the heatmap and its colour bar
+        2
+    """
+    if not isinstance(spectra, Tensor) or spectra.ndim != 2 or spectra.shape[1] < 2:
+        raise ValueError(f"'spectra' must be a tensor of shape (n_rows, n_freq) with n_freq >= 2. "
+                         f"Got {getattr(spectra, 'shape', type(spectra).__name__)}.")
+    if len(labels) != spectra.shape[0]:
+        raise ValueError(f"'labels' must name each of the {spectra.shape[0]} rows. "
+                         f"Got {len(labels)} labels.")
+    if ax is None:
+        n_freq = spectra.shape[1] - 1
+        _, ax = plt.subplots(figsize=(min(12.0, 2 + 0.28 * n_freq), 0.9 + 0.35 * len(labels)),
+                             layout="constrained")
+    fig = ax.figure
+    values = spectra[:, 1:].detach().float().cpu().numpy()
+    im = ax.imshow(values, cmap="viridis", aspect="auto", interpolation="nearest",
+                   extent=(0.5, values.shape[1] + 0.5, len(labels) - 0.5, -0.5))
+    ax.set_yticks(range(len(labels)), labels)
+    step = -(-values.shape[1] // 15)  # at most 15 labelled frequencies
+    ax.set_xticks(range(1, values.shape[1] + 1, step))
+    ax.set(xlabel="frequency f", title=title)
+    fig.colorbar(im, ax=ax, label=cbar_label, shrink=0.9)
+    return fig

@@ -24,6 +24,7 @@ from ..core.partition import Partition
 from ..core.spectral import spectral_cocluster
 from ..core.toy import planted_matrix
 from ..training.train import History
+from ..validate import check_int
 from .viz import plot_ablation, plot_tradeoff, plot_weights
 
 if TYPE_CHECKING:
@@ -162,8 +163,7 @@ def plot_lm_history(histories: Mapping[str, History], *, k: int | None = None,
     """
     if not histories:
         raise ValueError("'histories' is empty: nothing to plot.")
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"'window' must be an int >= 1. Got {window!r}.")
+    check_int(window, "window", minimum=1)
     fig, (ax_loss, ax_c) = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     for name, h in histories.items():
         loss = torch.tensor(h.column("task_loss", per="steps"), dtype=torch.float64)
