@@ -61,8 +61,13 @@ def test_widgets_build_on_the_figures():
 
     rows = [{"k": 4, "lam": 0.0, "accuracy": 0.9, "clusterability": 0.25},
             {"k": 4, "lam": 20.0, "accuracy": 0.88, "clusterability": 0.99}]
-    assert isinstance(tradeoff_explorer(rows), ipywidgets.interactive)
-    assert isinstance(planted_explorer(), ipywidgets.interactive)
+    tradeoff = tradeoff_explorer(rows)
+    assert isinstance(tradeoff, ipywidgets.interactive)
+    slider = tradeoff.children[0]  # one position per λ, starting at the largest
+    assert list(slider.options) == [0.0, 20.0] and slider.value == 20.0
+    planted = planted_explorer()
+    assert [c.description for c in planted.children[:3]] == ["noise", "k", "seed"]
+    assert [c.value for c in planted.children[:3]] == [0.3, 4, 0]
     with pytest.raises(ValueError, match="'rows' is empty"):
         tradeoff_explorer([])
 
