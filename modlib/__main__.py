@@ -1,7 +1,9 @@
 """The command line: ``python -m modlib reproduce {mnist,cifar,modadd,llm} [options]``.
 
 Trains the baseline and the modular model of one of the paper's experiments, measures both and
-writes ``results.json`` and figures to ``--out``. Under Accelerate
+writes the models, ``results.json`` and figures to ``--out``. Every option, and that ``--out`` is
+a folder that can be written to, is checked before any training: a bad one exits with status 2
+and one line on stderr. Under Accelerate
 (``accelerate launch -m modlib reproduce llm``) the same command runs on several GPUs.
 """
 
@@ -9,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import get_args
 
-from .course.experiments import MODELS, Experiment
-from .training.profiles import ProfileName
+from .course.experiments import MODELS, Experiment, check_device, check_out, reproduce
+from .training.profiles import ProfileName, profile
 
 __all__ = ["main"]
 
@@ -23,7 +26,9 @@ tokenizer (llm: the model's own, name and vocab_size), k, lam, seed, seconds, an
 "baseline" and "modular": accuracy (perplexity and loss for llm), clusterability (on the
 partition the training used), clusterability_spectral (on the partition spectral
 co-clustering finds) and per-layer values; "paper" holds the authors' numbers where the set-up
-matches. Figures: weights_baseline.png, weights_modular.png, curves.png.
+matches. Figures: weights_baseline.png, weights_modular.png, curves.png. The trained models'
+state dicts, baseline.pt and modular.pt, and results.json are written as soon as training
+ends; results.json is completed when the measurements are done.
 
 examples:
   python -m modlib reproduce mnist --profile ci --out results/mnist
@@ -70,15 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.k < 1:
         parser.error(f"--k must be >= 1, got {args.k}")
-    if args.lam < 0:
-        parser.error(f"--lam must be >= 0, got {args.lam}")
+    if not (math.isfinite(args.lam) and args.lam >= 0):
+        parser.error(f"--lam must be a finite real >= 0, got {args.lam}")
     allowed = MODELS.get(args.experiment, ())
     if args.model is not None and args.model not in allowed:
         parser.error(f"--model {args.model} does not apply to {args.experiment}")
-    from .course.experiments import reproduce
+    out = args.out or f"results/{args.experiment}"
+    try:  # before any training: the device, the profile ($MODLIB_PROFILE), a writable --out
+        check_device(args.device)
+        profile(args.profile)
+        check_out(out)
+    except (TypeError, ValueError) as e:
+        parser.error(str(e))
     from .training.train import is_main_process
 
-    out = args.out or f"results/{args.experiment}"
     try:
         result = reproduce(args.experiment, profile=args.profile, k=args.k, lam=args.lam,
                            seed=args.seed, model=args.model, out=out, progress=not args.quiet,

@@ -23,7 +23,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from .validate import check_bool, check_layer_names, check_module, describe
+from .validate import (
+    check_bool,
+    check_callable,
+    check_layer_names,
+    check_mapping,
+    check_module,
+    check_tensor,
+    describe,
+)
 
 __all__ = ["Call", "capture", "capture_once", "eval_mode", "forward_hooks", "frozen_prefix",
            "masked_weights", "record", "replace_forward", "zero_outputs"]
@@ -48,6 +56,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         >>> net.training
         True
     """
+    check_module(model)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
@@ -91,6 +100,7 @@ def forward_hooks(modules: Mapping[str, nn.Module],
         ['0']
     """
     _check_modules(modules)
+    check_callable(make_hook, "make_hook")
     check_bool(pre, "pre")
     handles = []
     try:
@@ -186,6 +196,7 @@ def capture_once(model: nn.Module, modules: Mapping[str, nn.Module], *args: obje
         ``(model output, {name: (input, output)})``.
 
     Raises:
+        TypeError: ``model`` not a module, ``modules`` not a dict of modules, no ``args``.
         ValueError: a module that ran other than exactly once (shared weights, or not on the
             path of the forward pass).
 
@@ -196,6 +207,10 @@ def capture_once(model: nn.Module, modules: Mapping[str, nn.Module], *args: obje
         ((5, 4), True)
     """
     check_module(model)
+    _check_modules(modules)
+    if not args:
+        raise TypeError("'args' is empty: pass the model's inputs, as capture_once(model, "
+                        "modules, X).")
     with capture(modules) as seen:
         out = model(*args)
     for name, calls in seen.items():
@@ -231,7 +246,8 @@ def zero_outputs(modules: Mapping[str, nn.Module], units: Mapping[str, Tensor]
         (0.0, 0.0)
     """
     _check_modules(modules)
-    if not isinstance(units, Mapping) or set(units) != set(modules):
+    check_mapping(units, "units", "{name: bool mask}", nonempty=False)
+    if set(units) != set(modules):
         raise ValueError(f"'units' must be a dict with one mask per module of 'modules' "
                          f"{list(modules)}. Got {describe(units)}.")
     for name, mask in units.items():
@@ -240,6 +256,10 @@ def zero_outputs(modules: Mapping[str, nn.Module], units: Mapping[str, Tensor]
         if mask.ndim != 1:
             raise ValueError(f"'units[{name!r}]' must be 1-D (n_out,). "
                              f"Got shape {tuple(mask.shape)}.")
+        n_out = getattr(modules[name], "out_features", getattr(modules[name], "out_channels", None))
+        if isinstance(n_out, int) and mask.numel() != n_out:
+            raise ValueError(f"'units[{name!r}]' must have one entry per output unit of the "
+                             f"module ({n_out}). Got {mask.numel()}.")
 
     def make_hook(name: str, module: nn.Module) -> Callable[..., Tensor]:
         spatial = next((d for cls, d in _CONV_DIMS.items() if isinstance(module, cls)), 0)
@@ -279,12 +299,18 @@ def masked_weights(modules: Mapping[str, nn.Module], keep: Mapping[str, Tensor]
         True
     """
     _check_modules(modules)
+    check_mapping(keep, "keep", "{name: bool mask of the weight's shape}", nonempty=False)
     for name, mask in keep.items():
         if name not in modules:
             raise ValueError(f"'keep' names modules that are not in 'modules': {name!r}. "
                              f"Known: {list(modules)}.")
-        shape = tuple(modules[name].weight.shape)
-        if not isinstance(mask, Tensor) or tuple(mask.shape) != shape:
+        weight = getattr(modules[name], "weight", None)
+        if not isinstance(weight, Tensor):
+            raise ValueError(f"'modules[{name!r}]' must have a weight tensor. "
+                             f"Got {describe(weight)}.")
+        shape = tuple(weight.shape)
+        check_tensor(mask, f"keep[{name!r}]", kind="bool")
+        if tuple(mask.shape) != shape:
             raise ValueError(f"'keep[{name!r}]' must be a mask of the weight's shape {shape}. "
                              f"Got {describe(mask)}.")
     saved = {n: modules[n].weight.detach().clone() for n in keep}
@@ -360,8 +386,11 @@ def frozen_prefix(model: nn.Module, first: Sequence[nn.Module], X: Tensor) -> It
         True
     """
     check_module(model)
+    if isinstance(first, nn.Module) or not isinstance(first, Sequence) or not first:
+        raise TypeError(f"'first' must be a non-empty list of modules. Got {describe(first)}.")
     for m in first:
         check_module(m, "first")
+    check_tensor(X, "X")
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
     calls: list[tuple[nn.Module, object]] = []
 

@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "describe", "check_int", "check_real", "check_bool", "check_choice", "check_matrix",
-    "check_total", "check_data", "check_module", "check_layer_names",
+    "check_total", "check_data", "check_module", "check_layer_names", "check_instance",
+    "check_tensor", "check_callable", "check_mapping", "model_device",
 ]
 
 T = TypeVar("T")
@@ -248,8 +249,12 @@ def check_module(model: object, name: str = "model") -> nn.Module:
 
 
 def check_layer_names(names: object, known: Mapping[str, object] | Collection[str],
-                      name: str = "layers", *, allow_empty: bool = False) -> list[str]:
+                      name: str = "layers", *, allow_empty: bool = False,
+                      check_known: bool = True) -> list[str]:
     """``names`` as a list of strings, each one of ``known`` (a layer name of the model).
+
+    With ``check_known=False`` only the type and emptiness are checked (the caller words the
+    message for unknown names itself).
 
     Example:
         >>> check_layer_names(["fc1"], {"fc1": None, "fc2": None})
@@ -267,8 +272,95 @@ def check_layer_names(names: object, known: Mapping[str, object] | Collection[st
         raise TypeError(f"'{name}' must hold layer names (str). Got {describe(odd[0])}.")
     if not names and not allow_empty:
         raise ValueError(f"'{name}' is empty: name at least one layer.")
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if n not in known] if check_known else []
     if unknown:
         raise ValueError(f"'{name}' names layers that are not in the model: {unknown}. "
                          f"Known: {list(known)}.")
     return names
+
+
+def check_instance(value: T, name: str, types: type | tuple[type, ...], what: str) -> T:
+    """``value`` if it is an instance of ``types``; ``what`` says what is expected in words.
+
+    Example:
+        >>> check_instance(4, "partition", tuple, "a modlib Partition")
+        Traceback (most recent call last):
+        ...
+        TypeError: 'partition' must be a modlib Partition. Got int 4.
+    """
+    if not isinstance(value, types):
+        got = describe(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            got = f"int {got}"  # "Got int 4": the wrong kind of value, not a wrong count
+        raise TypeError(f"'{name}' must be {what}. Got {got}.")
+    return value
+
+
+def check_tensor(value: object, name: str, *, kind: str | None = None,
+                 ndim: int | None = None, nonempty: bool = False) -> Tensor:
+    """``value`` if it is a tensor of the given ``kind`` and ``ndim`` (and not empty).
+
+    ``kind`` is ``"float"`` (floating point), ``"int"`` (integer, not bool), ``"bool"`` or None
+    (any dtype).
+
+    Example:
+        >>> check_tensor([1.0], "losses")
+        Traceback (most recent call last):
+        ...
+        TypeError: 'losses' must be a torch.Tensor. Got list [1.0].
+    """
+    if not isinstance(value, Tensor):
+        raise TypeError(f"'{name}' must be a torch.Tensor. Got {describe(value)}.")
+    dt = value.dtype
+    ok = {None: True, "float": dt.is_floating_point, "bool": dt == torch.bool,
+          "int": not (dt.is_floating_point or dt.is_complex or dt == torch.bool)}[kind]
+    if not ok:
+        words = {"float": "a floating-point", "int": "an integer", "bool": "a bool"}[kind]
+        raise TypeError(f"'{name}' must be {words} tensor. Got dtype {dt}.")
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"'{name}' must be {ndim}-D. Got shape {tuple(value.shape)}.")
+    if nonempty and value.numel() == 0:
+        raise ValueError(f"'{name}' must not be empty. Got shape {tuple(value.shape)}.")
+    return value
+
+
+def check_callable(value: T, name: str) -> T:
+    """``value`` if it can be called.
+
+    Example:
+        >>> check_callable(3, "measure")
+        Traceback (most recent call last):
+        ...
+        TypeError: 'measure' must be callable. Got 3.
+    """
+    if not callable(value):
+        raise TypeError(f"'{name}' must be callable. Got {describe(value)}.")
+    return value
+
+
+def check_mapping(value: object, name: str, what: str, *, nonempty: bool = True
+                  ) -> Mapping[Any, Any]:
+    """``value`` if it is a dict (any ``Mapping``), non-empty unless ``nonempty`` is False.
+
+    ``what`` describes its entries, e.g. ``"{layer name: Partition}"``.
+
+    Example:
+        >>> check_mapping({}, "partitions", "{layer name: Partition}")
+        Traceback (most recent call last):
+        ...
+        ValueError: 'partitions' must be a non-empty dict {layer name: Partition}. Got dict {}.
+    """
+    adj = "non-empty " if nonempty else ""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"'{name}' must be a {adj}dict {what}. Got {describe(value)}.")
+    if nonempty and not value:
+        raise ValueError(f"'{name}' must be a {adj}dict {what}. Got {describe(value)}.")
+    return value
+
+
+def model_device(model: object, name: str = "model") -> torch.device:
+    """The device of ``model``'s first parameter (the CPU for a model without any)."""
+    check_module(model, name)
+    assert isinstance(model, nn.Module)
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")

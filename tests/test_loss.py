@@ -404,3 +404,36 @@ def test_nan_weights_give_nan_not_a_silent_zero(path):
     W[0, 0] = float("nan")
     A, B = _factors(_random_partition(4, 6, 2, seed=0), torch.float32)
     assert torch.isnan(_inside_share(W, A, None if path == "fast" else B))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("k", [2, 5])  # 2: equal blocks (fast path); 5: uneven (general path)
+def test_half_precision_layer_whose_squares_overflow_half_gives_a_finite_loss(dtype, k):
+    model = nn.Sequential(nn.Linear(8, 20), nn.Linear(20, 20), nn.Linear(20, 2))
+    with torch.no_grad():
+        model[1].weight.fill_(30.0)  # sum of W² = 400 · 900 = 360,000 > 65,504
+    model = model.to(dtype)
+    if dtype == torch.float16:  # float16 sums overflow at 65,504; bfloat16 ones do not
+        assert not torch.isfinite(model[1].weight.square().sum())
+    loss = ClusterabilityLoss(model, k, layers=["1"])
+    value = loss()
+    value.backward()
+    reference = ClusterabilityLoss(copy.deepcopy(model).float(), k, layers=["1"])()
+    assert torch.isfinite(value) and torch.isfinite(model[1].weight.grad).all()
+    torch.testing.assert_close(value, reference)
+
+
+def test_a_layer_reshaped_after_the_loss_was_built_is_named_at_the_next_call():
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 3))
+    loss = ClusterabilityLoss(model, 2)
+    float(loss())  # fine as built
+    model[1].weight = nn.Parameter(torch.ones(8, 6))
+    with pytest.raises(ValueError, match=r"Layer '1' has changed since the loss was built"):
+        loss()
+    with pytest.raises(ValueError, match=r"Layer '1' has changed"):
+        loss.clusterability()
+
+
+def test_no_layer_to_cluster_is_refused_when_the_loss_is_built():
+    with pytest.raises(ValueError, match=r"'layers' is empty"):
+        ClusterabilityLoss(PaperMLP(), 4, layers=[])

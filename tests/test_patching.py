@@ -185,7 +185,8 @@ def test_set_measures():
     assert jaccard(none, none) == 1.0
     p = Partition(torch.tensor([0, 1]), torch.tensor([0, 1]), k=2)
     assert inside_share(a, {"l": p}) == 0.5 and inside_share(b, {"l": p}) == 0.5
-    assert torch.isnan(torch.tensor(inside_share(none, {"l": p})))
+    with pytest.raises(ValueError, match=r"'masks' has no edge in the layers"):
+        inside_share(none, {"l": p})  # 0 / 0: refused, not NaN
 
 
 _X, _y = torch.randn(6, 20), torch.zeros(6, dtype=torch.long)

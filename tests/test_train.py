@@ -79,9 +79,11 @@ def test_resume_is_bit_identical(tmp_path):
     cfg1 = TrainConfig(epochs=1, checkpoint_dir=str(tmp_path / "b"))
     fit(first, _loader(), config=cfg1, loss=ClusterabilityLoss(first, 4), progress=False)
     resumed = _model()
-    hist = fit(resumed, _loader(), config=TrainConfig(epochs=2),
-               loss=ClusterabilityLoss(resumed, 4), resume=tmp_path / "b" / "last.pt",
-               progress=False)
+    with pytest.warns(UserWarning, match=r"with epochs=2; the checkpoint was written with "
+                                         r"epochs=1\."):
+        hist = fit(resumed, _loader(), config=TrainConfig(epochs=2),
+                   loss=ClusterabilityLoss(resumed, 4), resume=tmp_path / "b" / "last.pt",
+                   progress=False)
     assert len(hist.epochs) == 2 and len(hist.steps) == 16
     for pa, pb in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(pa, pb)
@@ -165,10 +167,107 @@ def test_evaluate_runs_in_eval_mode_and_restores_each_modules_mode():
     (dict(max_steps=0), ValueError, r"'max_steps' must be an int >= 1 or None\. Got 0\."),
     (dict(seed=-1), ValueError, r"'seed' must be an int >= 0\. Got -1\."),
     (dict(log_every=True), TypeError, r"'log_every' must be an int >= 1\. Got bool True\."),
+    (dict(epochs=2.5), TypeError, r"'epochs' must be an int >= 1\. Got float 2\.5\."),
+    (dict(clip_grad=-1.0), ValueError, r"'clip_grad' must be a finite real > 0 or None\. "
+                                       r"Got -1\.0\."),
+    (dict(clip_grad=float("inf")), ValueError, r"'clip_grad' must be a finite real > 0 or None"),
+    (dict(lam=float("inf")), ValueError, r"'lam' must be a finite real >= 0\. Got inf\."),
+    (dict(lr="1e-3"), TypeError, r"'lr' must be a finite real > 0\. Got str '1e-3'\."),
+    (dict(max_steps=2.0), TypeError, r"'max_steps' must be an int >= 1 or None\."),
+    (dict(betas=0.9), TypeError, r"'betas' must be a pair \(beta1, beta2\)\. Got float 0\.9\."),
+    (dict(betas=(0.9, float("nan"))), ValueError, r"'betas\[1\]' must be a finite real"),
+    (dict(checkpoint_dir=3), TypeError, r"'checkpoint_dir' must be a folder \(str or path\) or "
+                                        r"None\. Got 3\."),
+    (dict(checkpoint_dir=""), ValueError, r"'checkpoint_dir' must be a folder"),
 ])
 def test_config_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         TrainConfig(**kwargs)
+
+
+def test_config_is_normalised_and_checked_again_by_fit(tmp_path):
+    cfg = TrainConfig(betas=[0.8, 0.9], checkpoint_dir=tmp_path, clip_grad=2)
+    assert cfg.betas == (0.8, 0.9) and cfg.checkpoint_dir == str(tmp_path)
+    assert isinstance(cfg.clip_grad, float)
+    cfg.clip_grad = -1.0  # changed after it was made: gradient ascent, were it not refused
+    model = _model()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"'clip_grad' must be a finite real > 0 or None"):
+        fit(model, _loader(), config=cfg, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def _tokens_loader():
+    return DataLoader(torch.randint(11, (8, 5)), batch_size=4)
+
+
+@pytest.mark.parametrize(("loader", "task", "match"), [
+    (DataLoader(TensorDataset(torch.randn(4, 784)), batch_size=2), "classify",
+     r"'train_loader' must yield batches \(X, y\) of two tensors .* Got a list of 1 items "
+     r"\(Tensor of dtype torch\.float32 and shape \(2, 784\)\)\."),
+    ([(torch.randn(4, 784), [0, 1, 2, 3])], "classify",
+     r"'train_loader' must yield batches \(X, y\) .* Got a tuple of 2 items \(Tensor .*, "
+     r"list \[0, 1, 2, 3\]\)"),
+    ([(torch.randn(4, 784), torch.tensor([0, 1, 2]))], "classify",
+     r"'train_loader' must yield batches \(X, y\) of two tensors with the same number of "
+     r"samples"),
+    ([torch.randn(4, 784)], "classify", r"'train_loader' must yield batches \(X, y\)"),
+    ([torch.randn(4, 6)], "lm", r"'train_loader' must yield token blocks: integer tensors "
+                                r"\(B, T \+ 1\) with T >= 1 \(task='lm'\)\. Got Tensor of dtype "
+                                r"torch\.float32"),
+    ([torch.randint(11, (4,))], "lm", r"'train_loader' must yield token blocks"),
+])
+def test_a_batch_that_is_not_what_the_task_needs_is_refused(loader, task, match):
+    with pytest.raises(ValueError, match=match):
+        fit(_model(), loader, config=TrainConfig(task=task), progress=False)
+
+
+def test_a_bad_eval_batch_names_the_eval_loader():
+    with pytest.raises(ValueError, match=r"'eval_loader' must yield batches \(X, y\)"):
+        fit(_model(), _loader(), eval_loader=[torch.randn(4, 784)], progress=False)
+    with pytest.raises(ValueError, match=r"'loader' must yield batches \(X, y\)"):
+        evaluate(_model(), [torch.randn(4, 784)])
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(train_loader=DataLoader(TensorDataset(torch.randn(0, 784),
+                                               torch.zeros(0, dtype=torch.long)))),
+    dict(train_loader=DataLoader(_blobs(n=8), batch_size=16, drop_last=True)),
+    dict(train_loader=[]),
+])
+def test_an_empty_loader_is_refused_before_training(kwargs):
+    model = _model()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"'train_loader' is empty: it yields no batches"):
+        fit(model, **kwargs, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_an_iterable_loader_that_yields_nothing_is_refused():
+    with pytest.raises(ValueError, match=r"'train_loader' yielded no batches in epoch 1"):
+        fit(_model(), iter([]), progress=False)
+    with pytest.raises(ValueError, match=r"'eval_loader' is empty"):
+        fit(_model(), _loader(), eval_loader=[], progress=False)
+    with pytest.raises(TypeError, match=r"'train_loader' must be a DataLoader .* Got 3\."):
+        fit(_model(), 3, progress=False)
+
+
+def test_a_loss_layer_replaced_after_the_loss_was_built_is_named():
+    model = _model()
+    loss = ClusterabilityLoss(model, 4)
+    model.fc3 = nn.Linear(32, 32, bias=False)  # fc2 is still the model's, fc3 is not
+    with pytest.raises(ValueError, match=r"'loss' layer 'fc3' is no longer a module of 'model': "
+                                         r"model\.fc3 was replaced after the loss was built\."):
+        fit(model, _loader(), loss=loss, progress=False)
+
+
+def test_a_loss_layer_reshaped_after_the_loss_was_built_is_named():
+    model = _model()
+    loss = ClusterabilityLoss(model, 4)
+    model.fc2.weight = nn.Parameter(torch.randn(32, 16))  # same module, other shape
+    with pytest.raises(ValueError, match=r"'loss' layer 'fc2' has weights of shape \(32, 16\) now, "
+                                         r"but the loss was built for \(32, 32\)"):
+        fit(model, _loader(), loss=loss, progress=False)
 
 
 def test_other_errors():
@@ -180,8 +279,14 @@ def test_other_errors():
         evaluate(_model(), [])
     with pytest.raises(TypeError, match=r"'model' must be a torch\.nn\.Module\. Got str 'mlp'\."):
         fit("mlp", _loader())
-    with pytest.raises(TypeError, match=r"'config' must be a TrainConfig or None\. Got dict"):
+    with pytest.raises(TypeError, match=r"'config' must be a TrainConfig or None\. Got dict "
+                                        r".*; build one with TrainConfig\(\*\*config\)\."):
         fit(_model(), _loader(), config={"epochs": 1})
+    with pytest.raises(TypeError, match=r"'loss' must be a ClusterabilityLoss of 'model' or "
+                                        r"None\. Got float 0\.5\."):
+        fit(_model(), _loader(), loss=0.5)
+    with pytest.raises(TypeError, match=r"'d' must be a dict of TrainConfig fields"):
+        TrainConfig.from_dict([("epochs", 1)])
     with pytest.raises(TypeError, match=r"'progress' must be True or False\. Got 0\."):
         fit(_model(), _loader(), progress=0)
     with pytest.raises(ValueError, match=r"'task' must be one of \('classify', 'lm'\)\."):
@@ -405,8 +510,9 @@ def test_fp16_checkpoint_holds_the_scaler_and_resumes_bit_identically(tmp_path):
     assert scale <= 2.0**16 and math.log2(scale).is_integer()  # within 2000 steps
     assert ckpt["config"]["precision"] == "fp16"
     resumed = _model()
-    fit(resumed, _loader(), config=TrainConfig(epochs=2, precision="fp16"),
-        loss=ClusterabilityLoss(resumed, 4), resume=tmp_path / "last.pt", progress=False)
+    with pytest.warns(UserWarning, match="epochs=2"):
+        fit(resumed, _loader(), config=TrainConfig(epochs=2, precision="fp16"),
+            loss=ClusterabilityLoss(resumed, 4), resume=tmp_path / "last.pt", progress=False)
     for pa, pb in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(pa, pb)
     fit(first, _loader(), config=TrainConfig(epochs=1, checkpoint_dir=str(tmp_path)),

@@ -20,7 +20,16 @@ import torch
 from torch import Tensor, nn
 
 from ..hooks import capture_once, eval_mode, frozen_prefix, replace_forward
-from ..validate import check_bool, check_choice, check_data, check_int, check_real, describe
+from ..validate import (
+    check_bool,
+    check_choice,
+    check_data,
+    check_int,
+    check_module,
+    check_real,
+    describe,
+    model_device,
+)
 from .patching import _check_masks, _linears, circuit, jaccard
 
 __all__ = ["Method", "SizeVerdict", "class_circuits", "class_examples", "compare_circuit_sizes",
@@ -31,6 +40,7 @@ Method = Literal["patching", "pruning"]  # attribution patching, or the paper's 
 
 def _circuit_layers(model: nn.Module, X: Tensor, y: Tensor, layers: Sequence[str] | None,
                     tol: float, chunk: int) -> list[str]:
+    check_module(model)
     check_data(X, y)
     check_real(tol, "tol", minimum=0)
     check_int(chunk, "chunk", minimum=1)
@@ -110,7 +120,7 @@ def prune_circuit(model: nn.Module, X: Tensor, y: Tensor, *, layers: Sequence[st
     check_bool(bisect, "bisect")
     model = copy.deepcopy(model).eval()
     modules = dict(model.named_modules())
-    device = next(model.parameters()).device
+    device = model_device(model)
     X, y = X.to(device), y.to(device)
 
     def loss() -> float:
@@ -187,8 +197,9 @@ def class_examples(model: nn.Module, X: Tensor, y: Tensor, label: int, *, n_max:
     label = check_int(label, "label", minimum=0)
     n_max = check_int(n_max, "n_max", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
+    check_module(model)
     X, y = check_data(X, y)
-    device = next(model.parameters()).device
+    device = model_device(model)
     with eval_mode(model):
         chosen = (y == label).nonzero().flatten()
         right = [model(X[part].to(device)).argmax(-1).cpu() == label
@@ -224,7 +235,8 @@ def class_circuits(model: nn.Module, X: Tensor, y: Tensor, *, method: Method = "
         ``{class: {layer name: mask}}``, bool (n_out, n_in) masks, True for the circuit's edges.
 
     Raises:
-        ValueError: an unknown ``method``, or as :func:`class_examples`,
+        ValueError: an unknown ``method``, no class with an example the model gets right, or
+            as :func:`class_examples`,
             :func:`modlib.analysis.patching.circuit` and :func:`prune_circuit`.
 
     Example:
@@ -237,10 +249,19 @@ def class_circuits(model: nn.Module, X: Tensor, y: Tensor, *, method: Method = "
 
     Introduced in notebook 04.
     """
+    check_module(model)
     method = check_choice(method, "method", get_args(Method))
     X, y = check_data(X, y)
+    check_int(n_max, "n_max", minimum=1)
+    check_real(keep, "keep", minimum=0, maximum=1, low_open=True)
+    check_int(chunk, "chunk", minimum=1)
+    if classes is not None and (isinstance(classes, (str, Tensor))
+                                or not isinstance(classes, Sequence) or not classes):
+        raise TypeError(f"'classes' must be a non-empty list of class labels (int) or None. "
+                        f"Got {describe(classes)}.")
     labels = (sorted(set(y.tolist())) if classes is None
               else [check_int(c, "classes", minimum=0) for c in classes])
+    _linears(model, layers)  # refuse bad layer names before any work
     found = {}
     for c in labels:
         X_c, y_c = class_examples(model, X, y, c, n_max=n_max)
@@ -254,6 +275,9 @@ def class_circuits(model: nn.Module, X: Tensor, y: Tensor, *, method: Method = "
         modules = dict(pruned.named_modules())
         names = _circuit_layers(pruned, X_c, y_c, layers, 0.0, chunk)
         found[c] = {n: (modules[n].weight != 0).cpu() for n in names}
+    if not found:
+        raise ValueError(f"'X', 'y': the model gets no example of the classes {labels} right, "
+                         f"so there is no circuit to find.")
     return found
 
 
@@ -279,7 +303,10 @@ def jaccard_matrix(circuits: Mapping[int, dict[str, Tensor]]) -> Tensor:
 
     Introduced in notebook 04.
     """
-    if not isinstance(circuits, Mapping) or not circuits:
+    if not isinstance(circuits, Mapping):
+        raise TypeError(f"'circuits' must be a non-empty dict {{class: masks}}. Got "
+                        f"{describe(circuits)}.")
+    if not circuits:
         raise ValueError(f"'circuits' must be a non-empty dict {{class: masks}}. Got "
                          f"{describe(circuits)}.")
     masks = list(circuits.values())
@@ -334,8 +361,14 @@ def compare_circuit_sizes(baseline: Mapping[str, Sequence[float]],
 
     Introduced in notebook 04.
     """
-    if not isinstance(baseline, Mapping) or not isinstance(modular, Mapping) or not baseline \
-            or list(baseline) != list(modular):
+    for value, name in ((baseline, "baseline"), (modular, "modular")):
+        if not isinstance(value, Mapping):
+            raise TypeError(f"'{name}' must be a dict {{measure: sizes}}. Got {describe(value)}.")
+        for measure, sizes in value.items():
+            if isinstance(sizes, (str, Mapping)) or not isinstance(sizes, Sequence):
+                raise TypeError(f"'{name}[{measure!r}]' must be a list of circuit sizes. "
+                                f"Got {describe(sizes)}.")
+    if not baseline or list(baseline) != list(modular):
         raise ValueError(f"'baseline' and 'modular' must be dicts {{measure: sizes}} with the "
                          f"same measures. Got {describe(baseline)} and {describe(modular)}.")
     verdicts = {}

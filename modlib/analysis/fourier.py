@@ -18,11 +18,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from ..core.partition import Partition
+from ..core.partition import Partition, check_partition
 from ..hooks import record
 from ..training.models import ModAddTransformer
 from ..training.train import evaluate
-from ..validate import check_data, check_int, check_real, describe
+from ..validate import check_data, check_int, check_real, check_tensor, describe
 from .interp import _common_k, ablate
 
 __all__ = ["ablation_spectra", "activation_table", "all_pairs", "basis_labels",
@@ -331,9 +331,7 @@ def neuron_frequencies(model: ModAddTransformer, X: Tensor | None = None) -> Ten
 
 
 def _check_partition(model: ModAddTransformer, partition: object) -> None:
-    if not isinstance(partition, Partition):
-        raise TypeError(f"'partition' must be a modlib Partition. Got {describe(partition)}.")
-    partition.check_fits(model.mlp.fc_in.weight, "mlp.fc_in.weight")
+    check_partition(partition).check_fits(model.mlp.fc_in.weight, "mlp.fc_in.weight")
 
 
 def cluster_spectra(model: ModAddTransformer, partition: Partition, X: Tensor | None = None
@@ -488,6 +486,8 @@ def ablation_spectra(model: ModAddTransformer, partitions: dict[str, Partition],
     elif not isinstance(test, Dataset):
         raise TypeError(f"'test' must be a dataset of (X, y) or a pair of tensors (X, y). "
                         f"Got {describe(test)}.")
+    if not hasattr(test, "__len__") or len(test) == 0:
+        raise ValueError(f"'test' must hold at least one example. Got {describe(test)}.")
     loader = DataLoader(test, batch_size=len(test))
     k = _common_k(partitions)
 
@@ -502,8 +502,8 @@ def ablation_spectra(model: ModAddTransformer, partitions: dict[str, Partition],
 
 
 def _check_energy_keys(energy: object, keys: object) -> tuple[Tensor, dict[int, list[int]]]:
-    if not isinstance(energy, Tensor) or not energy.dtype.is_floating_point \
-            or energy.ndim != 2 or energy.shape[0] < 2:
+    check_tensor(energy, "energy", kind="float")
+    if energy.ndim != 2 or energy.shape[0] < 2 or energy.shape[1] < 1:
         raise ValueError(f"'energy' must be a float tensor (1 + k, n_freq) with k >= 1, as "
                          f"ablation_spectra returns. Got {describe(energy)}.")
     k, n_freq = energy.shape[0] - 1, energy.shape[1]
@@ -514,6 +514,9 @@ def _check_energy_keys(energy: object, keys: object) -> tuple[Tensor, dict[int, 
     elif not isinstance(keys, Sequence) or len(keys) != k:
         raise ValueError(f"'keys' must give the frequencies of each of the {k} clusters, "
                          f"as cluster_frequencies returns. Got {describe(keys)}.")
+    for c in range(k):
+        if isinstance(keys[c], (str, Mapping)) or not isinstance(keys[c], Sequence):
+            raise TypeError(f"'keys[{c}]' must be a list of frequencies. Got {describe(keys[c])}.")
     out = {c: [check_int(f, "keys", minimum=0, maximum=n_freq - 1) for f in keys[c]]
            for c in range(k)}
     return energy, out

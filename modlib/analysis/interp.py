@@ -23,9 +23,21 @@ import torch
 from torch import Tensor, nn
 
 from ..core.graph import layer_matrix
-from ..core.partition import Partition
+from ..core.partition import Partition, check_partitions
 from ..hooks import eval_mode, record, zero_outputs
-from ..validate import check_bool, check_choice, check_int, check_layer_names, check_real, describe
+from ..validate import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_instance,
+    check_int,
+    check_layer_names,
+    check_module,
+    check_real,
+    check_tensor,
+    describe,
+    model_device,
+)
 
 __all__ = ["AblationResult", "Mode", "ablate", "ablate_clusters", "class_accuracy",
            "cluster_ablation", "control_verdict", "record", "specialization",
@@ -35,9 +47,7 @@ Mode = Literal["off", "on"]  # "off": remove cluster c; "on": keep only cluster 
 
 
 def _common_k(partitions: dict[str, Partition]) -> int:
-    if not isinstance(partitions, dict) or not partitions:
-        raise ValueError(f"'partitions' must be a non-empty dict {{layer name: Partition}}. "
-                         f"Got {describe(partitions)}.")
+    check_partitions(partitions)
     ks = {name: p.k for name, p in partitions.items()}
     if len(set(ks.values())) != 1:
         raise ValueError(f"'partitions' must all have the same k. Got {ks}.")
@@ -80,6 +90,7 @@ def ablate(model: nn.Module, partitions: dict[str, Partition], cluster: int, *,
 
     Introduced in notebook 04.
     """
+    check_module(model)
     mode = check_choice(mode, "mode", get_args(Mode))
     k = _common_k(partitions)
     cluster = check_int(cluster, "cluster", minimum=0, maximum=k - 1)
@@ -91,11 +102,17 @@ def ablate(model: nn.Module, partitions: dict[str, Partition], cluster: int, *,
 
 
 def _class_tallies(model: nn.Module, loader: Iterable, n_classes: int) -> tuple[Tensor, Tensor]:
-    """(correct, total) per class, each (n_classes,) float."""
-    device = next(model.parameters()).device
+    """(correct, total) per class, each (n_classes,) float; refuses a loader with no example."""
+    device = model_device(model)
+    if not isinstance(loader, Iterable) or isinstance(loader, (str, Tensor)):
+        raise TypeError(f"'loader' must be an iterable of (X, y) batches. Got {describe(loader)}.")
     correct, total = torch.zeros(n_classes), torch.zeros(n_classes)
     with eval_mode(model), torch.no_grad():
         for batch in loader:
+            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                raise TypeError(f"'loader' must yield (X, y) batches. Got {describe(batch)}.")
+            check_tensor(batch[0], "loader X")
+            check_tensor(batch[1], "loader y", kind="int", ndim=1)
             X, y = batch[0].to(device), batch[1].to(device)
             if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
                 raise ValueError(f"Labels must lie in [0, {n_classes}) for n_classes="
@@ -103,6 +120,8 @@ def _class_tallies(model: nn.Module, loader: Iterable, n_classes: int) -> tuple[
             hit = (model(X).argmax(-1) == y).float().cpu()
             correct += torch.bincount(y.cpu(), weights=hit, minlength=n_classes)
             total += torch.bincount(y.cpu(), minlength=n_classes)
+    if not bool(total.sum()):
+        raise ValueError("'loader' holds no example: there is no accuracy to measure.")
     return correct, total
 
 
@@ -113,8 +132,10 @@ def class_accuracy(model: nn.Module, loader: Iterable, n_classes: int) -> Tensor
     logits ``(B, n_classes)``. The model runs in eval mode; its modes are restored after.
 
     Raises:
-        TypeError: ``n_classes`` not an int.
-        ValueError: ``n_classes < 1``, or a label outside ``[0, n_classes)``.
+        TypeError: ``model`` not a module, ``n_classes`` not an int, ``loader`` not an iterable
+            of ``(X, y)`` tensor batches.
+        ValueError: ``n_classes < 1``, a label outside ``[0, n_classes)``, or an empty
+            ``loader``.
 
     Example:
         >>> model = nn.Linear(3, 2)
@@ -143,7 +164,8 @@ def specialization(drop: Tensor, *, min_drop: float = 0.05) -> float:
         min_drop: smallest largest drop for a class to count.
 
     Raises:
-        ValueError: ``drop`` not a 2-D tensor, or ``min_drop`` not in ``(0, 1]``.
+        TypeError: ``drop`` not a tensor.
+        ValueError: ``drop`` not 2-D or empty, or ``min_drop`` not in ``(0, 1]``.
 
     Example:
         >>> specialization(torch.eye(2)), specialization(torch.ones(2, 2))
@@ -151,8 +173,10 @@ def specialization(drop: Tensor, *, min_drop: float = 0.05) -> float:
 
     Introduced in notebook 04.
     """
-    if not isinstance(drop, Tensor) or drop.ndim != 2:
-        raise ValueError(f"'drop' must be 2-D (k, n_classes). Got {describe(drop)}.")
+    check_tensor(drop, "drop")
+    if drop.ndim != 2 or drop.numel() == 0:
+        raise ValueError(f"'drop' must be 2-D (k, n_classes) with k, n_classes >= 1. "
+                         f"Got {describe(drop)}.")
     check_real(min_drop, "min_drop", minimum=0, maximum=1, low_open=True)
     k, d = drop.shape[0], drop.float().clamp(min=0)  # NaN stays NaN
     informative = d.amax(0) >= min_drop  # (n_classes,), False for NaN
@@ -235,13 +259,27 @@ def cluster_ablation(model: nn.Module, partitions: dict[str, Partition],
 
     Introduced in notebook 04.
     """
+    check_module(model)
     mode = check_choice(mode, "mode", get_args(Mode))
     k = _common_k(partitions)
+    check_callable(measure, "measure")
     check_bool(lower_is_better, "lower_is_better")
     seed = check_int(seed, "seed")
     n_controls = check_int(n_controls, "n_controls", minimum=1)
     check_real(min_drop, "min_drop", minimum=0, maximum=1, low_open=True)
+    if isinstance(labels, str):
+        raise TypeError(f"'labels' must be a list of column names. Got {describe(labels)}.")
+    if counts is not None:
+        check_tensor(counts, "counts")
     base = measure()
+    if not isinstance(base, Tensor) or base.ndim != 1 or base.numel() == 0:
+        raise ValueError(f"'measure' must return a non-empty 1-D tensor (one value per column). "
+                         f"Got {describe(base)}.")
+    if scored is not None:
+        check_tensor(scored, "scored", kind="bool")
+        if tuple(scored.shape) != tuple(base.shape):
+            raise ValueError(f"'scored' must be a bool tensor of the shape of measure()'s "
+                             f"result {tuple(base.shape)}. Got {describe(scored)}.")
 
     def drops(parts: dict[str, Partition]) -> Tensor:
         rows = []
@@ -296,7 +334,13 @@ def ablate_clusters(model: nn.Module, partitions: dict[str, Partition], loader: 
 
     Introduced in notebook 04.
     """
+    check_module(model)
     n_classes = check_int(n_classes, "n_classes", minimum=1)
+    mode = check_choice(mode, "mode", get_args(Mode))
+    _common_k(partitions)
+    check_int(seed, "seed")
+    check_int(n_controls, "n_controls", minimum=1)
+    check_real(min_drop, "min_drop", minimum=0, maximum=1, low_open=True)
     totals: list[Tensor] = []
 
     def measure() -> Tensor:
@@ -332,6 +376,8 @@ def control_verdict(score: float, controls: Sequence[float]) -> str:
     Introduced in notebook 04.
     """
     check_real(score, "score")
+    if isinstance(controls, (str, Tensor)) or not isinstance(controls, Iterable):
+        raise TypeError(f"'controls' must be a list of scores. Got {describe(controls)}.")
     controls = [check_real(c, "controls") for c in controls]
     if not controls:
         raise ValueError("'controls' is empty: score at least one control partition.")
@@ -366,6 +412,7 @@ def specialization_summary(baseline: AblationResult, modular: AblationResult) ->
         The sentence, e.g. ``"Here neither model's clusters specialise beyond chance."``.
 
     Raises:
+        TypeError: ``baseline`` or ``modular`` not an :class:`AblationResult`.
         ValueError: a result without control scores.
 
     Example:
@@ -378,6 +425,8 @@ def specialization_summary(baseline: AblationResult, modular: AblationResult) ->
 
     Introduced in notebook 04.
     """
+    check_instance(baseline, "baseline", AblationResult, "an AblationResult")
+    check_instance(modular, "modular", AblationResult, "an AblationResult")
     above = [control_verdict(r.specialization, r.controls) == "above every control"
              for r in (modular, baseline)]
     return _SUMMARY[above[0], above[1]]

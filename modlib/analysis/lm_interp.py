@@ -27,10 +27,19 @@ from torch import Tensor, nn
 
 from ..core.graph import layer_matrix, weight_layers
 from ..core.metrics import chance_level, clusterability
-from ..core.partition import Partition
+from ..core.partition import Partition, check_partition
 from ..core.spectral import spectral_cocluster
 from ..hooks import eval_mode
-from ..validate import check_int, check_layer_names, describe
+from ..validate import (
+    check_int,
+    check_layer_names,
+    check_mapping,
+    check_module,
+    check_real,
+    check_tensor,
+    describe,
+    model_device,
+)
 from .interp import AblationResult, cluster_ablation
 
 __all__ = ["KINDS", "LayerScore", "KindAblation", "layer_scores", "token_losses", "perplexity",
@@ -84,8 +93,13 @@ def layer_scores(model: nn.Module, k: int, layers: Sequence[str] | None = None, 
     """
     from .llm import mlp_layers
 
+    check_module(model)
     k = check_int(k, "k", minimum=1)
     seed = check_int(seed, "seed")
+    if partitions is not None:
+        check_mapping(partitions, "partitions", "{layer name: Partition}")
+        for key, part in partitions.items():
+            check_partition(part, f"partitions[{key!r}]")
     if layers is None:
         layers = list(partitions) if partitions is not None else mlp_layers(model, "both")
     modules = weight_layers(model)
@@ -121,8 +135,7 @@ def token_losses(model: nn.Module, blocks: Tensor, *, batch_size: int = 16) -> T
         model: a causal LM: ``model(ids)`` gives logits ``(B, T, vocab)`` or an output with
             ``.logits``.
         blocks: ``(n_blocks, T + 1)`` token ids (:func:`modlib.training.data.token_blocks`);
-        inputs are
-            ``blocks[:, :-1]``, targets ``blocks[:, 1:]``.
+            inputs are ``blocks[:, :-1]``, targets ``blocks[:, 1:]``.
         batch_size: blocks per forward pass.
 
     Returns:
@@ -139,9 +152,10 @@ def token_losses(model: nn.Module, blocks: Tensor, *, batch_size: int = 16) -> T
 
     Introduced in notebook 07.
     """
+    check_module(model)
     blocks = _check_blocks(blocks)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    device = next(model.parameters()).device
+    device = model_device(model)
     out = []
     with eval_mode(model):
         for batch in blocks.split(batch_size):
@@ -165,7 +179,8 @@ def perplexity(logits: Tensor, targets: Tensor) -> Tensor:
         A scalar tensor ≥ 1 (exactly ``vocab`` for uniform logits).
 
     Raises:
-        ValueError: the shapes do not match.
+        TypeError: ``logits`` not a float tensor, ``targets`` not an integer tensor.
+        ValueError: the shapes do not match, no token, or a target outside the vocabulary.
 
     Example:
         >>> round(float(perplexity(torch.zeros(2, 3, 50), torch.zeros(2, 3).long())), 4)
@@ -173,9 +188,17 @@ def perplexity(logits: Tensor, targets: Tensor) -> Tensor:
 
     Introduced in notebook 07.
     """
+    check_tensor(logits, "logits", kind="float")
+    check_tensor(targets, "targets", kind="int")
     if logits.ndim < 1 or logits.shape[:-1] != targets.shape:
         raise ValueError(f"'logits' must have the shape of 'targets' plus a vocabulary axis. "
                          f"Got logits {tuple(logits.shape)} and targets {tuple(targets.shape)}.")
+    if targets.numel() == 0 or logits.shape[-1] == 0:
+        raise ValueError(f"'logits' and 'targets' must hold at least one token and one "
+                         f"vocabulary entry. Got logits {tuple(logits.shape)}.")
+    if int(targets.min()) < 0 or int(targets.max()) >= logits.shape[-1]:
+        raise ValueError(f"'targets' must be token ids in [0, {logits.shape[-1]}). Got values in "
+                         f"[{int(targets.min())}, {int(targets.max())}].")
     loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
                                        targets.reshape(-1))
     return loss.exp()
@@ -219,7 +242,7 @@ def token_kinds(tokenizer: Any, vocab_size: int | None = None) -> Tensor:
 
     Args:
         tokenizer: anything with ``decode(ids) -> str``
-        (:func:`modlib.training.data.get_tokenizer`).
+            (:func:`modlib.training.data.get_tokenizer`).
         vocab_size: how many ids; default ``len(tokenizer)``.
 
     Returns:
@@ -236,6 +259,11 @@ def token_kinds(tokenizer: Any, vocab_size: int | None = None) -> Tensor:
 
     Introduced in notebook 07.
     """
+    if not callable(getattr(tokenizer, "decode", None)):
+        raise TypeError(f"'tokenizer' must have a decode(ids) method. Got {describe(tokenizer)}.")
+    if vocab_size is None and not hasattr(tokenizer, "__len__"):
+        raise TypeError(f"'vocab_size' must be given for a tokenizer without len(). "
+                        f"Got {describe(tokenizer)}.")
     n = check_int(len(tokenizer) if vocab_size is None else vocab_size, "vocab_size", minimum=1)
     eos = getattr(tokenizer, "eos_token_id", None)
     index = {kind: i for i, kind in enumerate(KINDS)}
@@ -255,7 +283,8 @@ def loss_by_kind(losses: Tensor, kinds: Tensor, n_kinds: int = len(KINDS)) -> Te
         ``(n_kinds,)`` float64 means; NaN for a kind with no token.
 
     Raises:
-        ValueError: shapes differ, or a kind outside ``[0, n_kinds)``.
+        TypeError: ``losses`` not a float tensor, ``kinds`` not an integer tensor.
+        ValueError: shapes differ, no token, or a kind outside ``[0, n_kinds)``.
 
     Example:
         >>> loss_by_kind(torch.tensor([1.0, 3.0, 5.0]), torch.tensor([0, 0, 2]), 3)
@@ -264,11 +293,15 @@ def loss_by_kind(losses: Tensor, kinds: Tensor, n_kinds: int = len(KINDS)) -> Te
     Introduced in notebook 07.
     """
     n_kinds = check_int(n_kinds, "n_kinds", minimum=1)
+    check_tensor(losses, "losses", kind="float")
+    check_tensor(kinds, "kinds", kind="int")
     if losses.shape != kinds.shape:
         raise ValueError(f"'losses' and 'kinds' must have the same shape. Got "
                          f"{tuple(losses.shape)} and {tuple(kinds.shape)}.")
     kinds = kinds.flatten().long()
-    if kinds.numel() and (int(kinds.min()) < 0 or int(kinds.max()) >= n_kinds):
+    if not kinds.numel():
+        raise ValueError("'losses' and 'kinds' hold no token: there is no mean to take.")
+    if (int(kinds.min()) < 0 or int(kinds.max()) >= n_kinds):
         raise ValueError(f"'kinds' must lie in [0, {n_kinds}). Got values in "
                          f"[{int(kinds.min())}, {int(kinds.max())}].")
     total = torch.bincount(kinds, weights=losses.flatten().double(), minlength=n_kinds)
@@ -328,9 +361,17 @@ def ablate_by_kind(model: nn.Module, partitions: dict[str, Partition], blocks: T
 
     Introduced in notebook 07.
     """
+    check_module(model)
     blocks = _check_blocks(blocks)
+    check_int(batch_size, "batch_size", minimum=1)
+    check_int(seed, "seed")
+    check_real(min_drop, "min_drop", minimum=0, maximum=1, low_open=True)
     min_tokens = check_int(min_tokens, "min_tokens", minimum=1)
     check_int(n_controls, "n_controls", minimum=1)
+    check_tensor(kind_of_id, "kind_of_id", kind="int", ndim=1, nonempty=True)
+    if int(kind_of_id.min()) < 0 or int(kind_of_id.max()) >= len(KINDS):
+        raise ValueError(f"'kind_of_id' must hold kind indices in [0, {len(KINDS)}). Got values "
+                         f"in [{int(kind_of_id.min())}, {int(kind_of_id.max())}].")
     if int(blocks.max()) >= kind_of_id.numel() or int(blocks.min()) < 0:
         raise ValueError(f"'blocks' holds token ids in [{int(blocks.min())}, "
                          f"{int(blocks.max())}]; 'kind_of_id' covers [0, {kind_of_id.numel()}).")

@@ -17,9 +17,17 @@ import torch
 from torch import Tensor, nn
 
 from ..core.graph import weight_layers
-from ..core.partition import Partition
+from ..core.partition import Partition, check_partitions
 from ..hooks import capture_once, eval_mode, frozen_prefix, masked_weights
-from ..validate import check_data, check_real, describe
+from ..validate import (
+    check_data,
+    check_layer_names,
+    check_module,
+    check_real,
+    check_tensor,
+    describe,
+    model_device,
+)
 
 __all__ = ["circuit", "circuit_size", "edge_attributions", "inside_share", "jaccard",
            "true_edge_effects"]
@@ -29,6 +37,8 @@ Acts = dict[str, tuple[Tensor, Tensor]]  # layer name -> (input (B, n_in), outpu
 
 def _linears(model: nn.Module, layers: Sequence[str] | str | None) -> dict[str, nn.Linear]:
     linear = {n: m for n, m in weight_layers(model).items() if isinstance(m, nn.Linear)}
+    if layers is not None and not isinstance(layers, str):
+        check_layer_names(layers, (), "layers", allow_empty=True, check_known=False)
     names = [layers] if isinstance(layers, str) else list(linear if layers is None else layers)
     unknown = [n for n in names if n not in linear]
     if not names or unknown:
@@ -39,7 +49,7 @@ def _linears(model: nn.Module, layers: Sequence[str] | str | None) -> dict[str, 
 
 def _data(model: nn.Module, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     X, y = check_data(X, y)
-    device = next(model.parameters()).device
+    device = model_device(model)
     return X.to(device), y.to(device).long()
 
 
@@ -100,6 +110,7 @@ def edge_attributions(model: nn.Module, X: Tensor, y: Tensor, *, X_corrupt: Tens
 
     Introduced in notebook 04.
     """
+    check_module(model)
     modules = _linears(model, layers)
     X, y = _data(model, X, y)
     if X_corrupt is not None and (not isinstance(X_corrupt, Tensor) or X_corrupt.shape != X.shape):
@@ -151,14 +162,19 @@ def true_edge_effects(model: nn.Module, X: Tensor, y: Tensor, layer: str, edges:
 
     Introduced in notebook 04.
     """
+    check_module(model)
+    if not isinstance(layer, str):
+        raise TypeError(f"'layer' must be the name (str) of an nn.Linear module. "
+                        f"Got {describe(layer)}.")
     modules = _linears(model, [layer])
     X, y = _data(model, X, y)
     shape = tuple(modules[layer].weight.shape)
-    if not isinstance(edges, Tensor) or edges.ndim != 2 or edges.shape[1] != 2 or (
-            edges.numel() and (edges.min() < 0 or (edges.max(0).values >= torch.tensor(shape)
-                                                   .to(edges.device)).any())):
-        raise ValueError(f"'edges' must be an (E, 2) tensor of (i, j) inside the weight of "
-                         f"shape {shape}. Got {describe(edges)}.")
+    check_tensor(edges, "edges", kind="int")
+    inside = edges.ndim == 2 and edges.shape[1] == 2 and edges.numel() > 0 and not bool(
+        (edges.min() < 0) | (edges.max(0).values >= torch.tensor(shape).to(edges.device)).any())
+    if not inside:
+        raise ValueError(f"'edges' must be an (E, 2) tensor, E >= 1, of (i, j) inside the "
+                         f"weight of shape {shape}. Got {describe(edges)}.")
     with eval_mode(model):
         clean = _log_prob(_run(model, modules, X, y)[0], y)
         effects = []
@@ -167,7 +183,7 @@ def true_edge_effects(model: nn.Module, X: Tensor, y: Tensor, layer: str, edges:
             keep[i, j] = False
             with masked_weights(modules, {layer: keep}):
                 effects.append(_log_prob(model(X), y) - clean)
-    return torch.stack(effects) if effects else torch.zeros(0)
+    return torch.stack(effects)
 
 
 @torch.no_grad()
@@ -207,6 +223,7 @@ def circuit(model: nn.Module, X: Tensor, y: Tensor, *, keep: float = 0.9,
 
     Introduced in notebook 04.
     """
+    check_module(model)
     keep = check_real(keep, "keep", minimum=0, maximum=1, low_open=True)
     attr = edge_attributions(model, X, y, layers=layers)
     modules, (X, y) = _linears(model, list(attr)), _data(model, X, y)
@@ -240,8 +257,11 @@ def circuit(model: nn.Module, X: Tensor, y: Tensor, *, keep: float = 0.9,
 
 
 def _check_masks(masks: dict[str, Tensor], name: str = "masks") -> None:
-    if not isinstance(masks, dict) or not masks or not all(
-            isinstance(m, Tensor) and m.dtype == torch.bool and m.ndim == 2
+    if not isinstance(masks, dict):
+        raise TypeError(f"'{name}' must be a non-empty dict {{layer name: bool (n_out, n_in) "
+                        f"tensor}}, as returned by circuit(). Got {describe(masks)}.")
+    if not masks or not all(
+            isinstance(m, Tensor) and m.dtype == torch.bool and m.ndim == 2 and m.numel()
             for m in masks.values()):
         raise ValueError(f"'{name}' must be a non-empty dict {{layer name: bool (n_out, n_in) "
                          f"tensor}}, as returned by circuit(). Got {describe(masks)}.")
@@ -291,11 +311,13 @@ def jaccard(masks_a: dict[str, Tensor], masks_b: dict[str, Tensor]) -> float:
 def inside_share(masks: dict[str, Tensor], partitions: dict[str, Partition]) -> float:
     """Share of a circuit's edges that lie inside a cluster (row and column in the same one).
 
-    Only the layers of ``partitions`` count; NaN when the circuit has no edge in them.
+    Only the layers of ``partitions`` count.
 
     Raises:
-        ValueError: bad ``masks``, a partition's layer missing from ``masks``, or a partition
-            whose shape does not fit that layer's mask.
+        TypeError: ``masks`` or ``partitions`` not dicts (of bool tensors, of Partitions).
+        ValueError: bad ``masks``, a partition's layer missing from ``masks``, a partition
+            whose shape does not fit that layer's mask, or a circuit with no edge in those
+            layers (the share would be 0 / 0).
 
     Example:
         >>> p = Partition(torch.tensor([0, 1]), torch.tensor([0, 1]), k=2)
@@ -305,6 +327,7 @@ def inside_share(masks: dict[str, Tensor], partitions: dict[str, Partition]) -> 
     Introduced in notebook 04.
     """
     _check_masks(masks)
+    check_partitions(partitions)
     missing = [n for n in partitions if n not in masks]
     if missing:
         raise ValueError(f"'partitions' has layers that are not in 'masks': {missing}. "
@@ -314,4 +337,7 @@ def inside_share(masks: dict[str, Tensor], partitions: dict[str, Partition]) -> 
         part.check_fits(masks[n], f"masks['{n}']")
         inside += int((masks[n] & part.mask().to(masks[n].device)).sum())
         total += int(masks[n].sum())
-    return inside / total if total else float("nan")
+    if not total:
+        raise ValueError(f"'masks' has no edge in the layers of 'partitions' "
+                         f"{list(partitions)}: the share inside the clusters is undefined.")
+    return inside / total

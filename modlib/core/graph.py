@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..validate import check_int, check_layer_names, check_module
 from .partition import Partition, contiguous_partition
 
 __all__ = ["layer_matrix", "weight_layers", "default_layers", "aligned_partitions"]
@@ -77,6 +78,7 @@ def layer_matrix(module: nn.Module) -> Tensor:
 
     Introduced in notebook 01.
     """
+    check_module(module, "module")
     if isinstance(module, nn.Linear):
         return module.weight
     if _is_conv1d(module):
@@ -99,6 +101,7 @@ def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
         >>> list(weight_layers(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))))
         ['0', '2']
     """
+    check_module(model)
     return {name: m for name, m in model.named_modules() if is_weight_layer(m)}
 
 
@@ -109,8 +112,11 @@ def default_layers(model: nn.Module, k: int) -> list[str]:
     first and the last such layer (the input pixels and the output classes have no modules).
 
     Raises:
-        ValueError: if that leaves no layer.
+        TypeError: ``model`` not a module, ``k`` not an int.
+        ValueError: ``k < 1``, or if that leaves no layer.
     """
+    check_module(model)
+    k = check_int(k, "k", minimum=1)
     names = [n for n, m in weight_layers(model).items() if min(_shape(m)) >= k]
     chosen = names[1:-1]
     if not chosen:
@@ -137,14 +143,19 @@ def aligned_partitions(model: nn.Module, k: int, layers: list[str] | None = None
         ``{name: Partition}`` in model order.
 
     Raises:
-        ValueError: unknown names, or k larger than a side of a chosen layer.
+        TypeError: ``model`` not a module, ``k`` not an int, ``layers`` not a list of str.
+        ValueError: unknown or no names, or k < 1 or larger than a side of a chosen layer.
     """
     all_layers = weight_layers(model)
-    names = default_layers(model, k) if layers is None else list(layers)
-    unknown = [n for n in names if n not in all_layers]
-    if unknown:
-        raise ValueError(f"'layers' has names that are not Linear/Conv2d/Conv1D modules of the "
-                         f"model: {unknown}. Known: {list(all_layers)}.")
+    k = check_int(k, "k", minimum=1)
+    if layers is None:
+        names = default_layers(model, k)
+    else:  # a list of str, at least one, each a Linear/Conv2d/Conv1D module of the model
+        names = check_layer_names(layers, (), "layers", check_known=False)
+        unknown = [n for n in names if n not in all_layers]
+        if unknown:
+            raise ValueError(f"'layers' has names that are not Linear/Conv2d/Conv1D modules of "
+                             f"the model: {unknown}. Known: {list(all_layers)}.")
     order = list(all_layers)
     parts: dict[str, Partition] = {}
     for name in sorted(names, key=order.index):

@@ -12,9 +12,9 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ..validate import check_int, check_module
+from ..validate import check_int, check_layer_names, check_mapping, check_module, describe
 from .graph import _is_conv1d, aligned_partitions, squared_matrix, weight_layers
-from .partition import Partition
+from .partition import Partition, check_partition
 
 __all__ = ["ClusterabilityLoss"]
 
@@ -149,8 +149,9 @@ class ClusterabilityLoss(nn.Module):
             ``layers`` does not list them.
 
     Raises:
-        TypeError: ``model`` not an ``nn.Module``, ``k`` not an int.
-        ValueError: unknown layer names, ``k`` larger than a side of a chosen layer, or a
+        TypeError: ``model`` not an ``nn.Module``, ``k`` not an int, ``layers`` not a list of
+            str, ``partitions`` not a dict of :class:`Partition`.
+        ValueError: no or unknown layer names, ``k`` larger than a side of a chosen layer, or a
             partition whose k or shape does not fit its layer.
 
     Example:
@@ -170,12 +171,20 @@ class ClusterabilityLoss(nn.Module):
         super().__init__()
         check_module(model)
         self.k = check_int(k, "k", minimum=1)
+        if partitions is not None:
+            check_mapping(partitions, "partitions", "{layer name: Partition}", nonempty=False)
+            for key, part in partitions.items():
+                check_partition(part, f"partitions[{key!r}]")
         partitions = dict(partitions or {})
-        names = list(layers) if layers is not None else None
+        names = (check_layer_names(layers, (), "layers", allow_empty=True, check_known=False)
+                 if layers is not None else None)
         if names is not None:
             names += [n for n in partitions if n not in names]
         elif partitions:
             names = list(partitions)
+        if names is not None and not names:
+            raise ValueError("'layers' is empty: name at least one layer to cluster (or pass "
+                             "'partitions').")
         parts = aligned_partitions(model, self.k, names)
         modules = weight_layers(model)
         for name, part in partitions.items():
@@ -188,6 +197,8 @@ class ClusterabilityLoss(nn.Module):
         # A plain list, so that nn.Module does not register the model's layers as ours.
         self._layers: list[tuple[str, nn.Module]] = [(n, modules[n]) for n in parts]
         self.partitions = parts
+        # each layer's weight shape when the masks were built: checked at every call
+        self._shapes = [tuple(m.weight.shape) for _, m in self._layers]
         for i, (name, module) in enumerate(self._layers):
             W, part = module.weight, parts[name].to(module.weight.device)
             # the labels of W's stored dims: a Conv1D stores (n_in, n_out)
@@ -222,6 +233,12 @@ class ClusterabilityLoss(nn.Module):
         return out[0], out[1]
 
     def _values(self) -> list[Tensor]:
+        for (name, m), shape in zip(self._layers, self._shapes, strict=True):
+            weight = getattr(m, "weight", None)
+            if not isinstance(weight, Tensor) or tuple(weight.shape) != shape:
+                raise ValueError(f"Layer '{name}' has changed since the loss was built: its "
+                                 f"weight was {shape}, now {describe(weight)}. Build a new "
+                                 f"ClusterabilityLoss for the changed model.")
         return [_inside_share(m.weight, *self._mask(i, m.weight))
                 for i, (_, m) in enumerate(self._layers)]
 
@@ -230,6 +247,9 @@ class ClusterabilityLoss(nn.Module):
 
         Sums are taken in float32 (float64 for float64 weights), so the result is float32 for
         float16/bfloat16 models. An all-zero layer counts as clusterability 0, with gradient 0.
+
+        Raises:
+            ValueError: a layer whose weight changed shape since the loss was built.
         """
         values = self._values()
         total = values[0] if len(values) == 1 else torch.stack(values).sum()

@@ -13,7 +13,7 @@ import warnings
 from torch import Tensor
 
 from ..validate import check_int, check_matrix, check_total
-from .partition import Partition
+from .partition import Partition, check_partition
 
 __all__ = ["clusterability", "chance_level", "random_baseline"]
 
@@ -29,7 +29,7 @@ def clusterability(W: Tensor, partition: Partition) -> Tensor:
         A scalar tensor in [0, 1], differentiable in ``W``.
 
     Raises:
-        TypeError: ``W`` not a floating-point tensor.
+        TypeError: ``W`` not a floating-point tensor, ``partition`` not a :class:`Partition`.
         ValueError: ``W`` not 2-D, empty, all zeros, holding NaN/Inf, or of another shape than
             the partition.
 
@@ -42,7 +42,7 @@ def clusterability(W: Tensor, partition: Partition) -> Tensor:
     Introduced in notebook 01.
     """
     check_matrix(W)
-    partition.check_fits(W)
+    check_partition(partition).check_fits(W)
     W2 = W.square()
     total = W2.sum()
     check_total(W, total)
@@ -59,8 +59,11 @@ def chance_level(partition: Partition) -> float:
         >>> import torch
         >>> chance_level(Partition(torch.tensor([0, 1]), torch.tensor([0, 1]), 2))
         0.5
+
+    Raises:
+        TypeError: ``partition`` is not a :class:`Partition`.
     """
-    r, c = partition.sizes()
+    r, c = check_partition(partition).sizes()
     n_out, n_in = partition.shape
     return float((r.double() / n_out * c.double() / n_in).sum())
 

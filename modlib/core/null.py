@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..validate import check_bool, check_int
+from ..validate import check_bool, check_int, check_matrix
 from .metrics import chance_level, clusterability
 from .partition import Partition
 from .spectral import spectral_cocluster
@@ -63,7 +63,10 @@ def shuffle_test(W: Tensor, k: int, *, n_shuffles: int = 20, seed: int = 0,
 
     Introduced in notebook 02.
     """
+    check_matrix(W)
+    check_int(k, "k", minimum=1)
     check_int(n_shuffles, "n_shuffles", minimum=1)
+    check_int(seed, "seed")
     check_bool(progress, "progress")
     W = W.detach()
     part = spectral_cocluster(W, k, seed=seed)

@@ -12,15 +12,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..validate import check_int
+from ..validate import check_instance, check_int, check_mapping, describe
 
-__all__ = ["Partition", "contiguous_labels", "contiguous_partition"]
+__all__ = ["Partition", "check_partition", "check_partitions", "contiguous_labels",
+           "contiguous_partition"]
 
 
 def _check_labels(labels: object, k: int, name: str) -> Tensor:
     if not isinstance(labels, Tensor):
         raise TypeError(f"'{name}' must be a torch.Tensor of integer labels. "
-                        f"Got {type(labels).__name__}.")
+                        f"Got {describe(labels)}.")
     if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
         raise TypeError(f"'{name}' must hold integer labels. Got dtype {labels.dtype}.")
     if labels.ndim != 1:
@@ -92,13 +93,21 @@ class Partition:
         return W[row_perm.to(W.device)][:, col_perm.to(W.device)]
 
     def check_fits(self, W: Tensor, name: str = "W") -> None:
-        """Raise ``ValueError`` unless ``W`` is 2-D with shape ``(n_out, n_in)``."""
+        """Raise ``ValueError`` unless ``W`` is 2-D with shape ``(n_out, n_in)``.
+
+        Raises:
+            TypeError: ``W`` is not a tensor.
+        """
+        if not isinstance(W, Tensor):
+            raise TypeError(f"'{name}' must be a torch.Tensor. Got {describe(W)}.")
         if W.ndim != 2 or tuple(W.shape) != self.shape:
             raise ValueError(f"'{name}' of shape {tuple(W.shape)} does not fit a partition of "
                              f"{self.shape[0]} rows and {self.shape[1]} columns.")
 
     def to(self, device: torch.device | str) -> Partition:
         """The same partition with its labels on ``device``."""
+        if not isinstance(device, (str, torch.device)):
+            raise TypeError(f"'device' must be a torch.device or str. Got {describe(device)}.")
         return Partition(self.rows.to(device), self.cols.to(device), self.k)
 
     def __eq__(self, other: object) -> bool:
@@ -108,6 +117,35 @@ class Partition:
                 and torch.equal(self.cols.cpu(), other.cols.cpu()))
 
     __hash__ = None  # type: ignore[assignment]  # mutable tensors inside: not hashable
+
+
+def check_partition(value: object, name: str = "partition") -> Partition:
+    """``value`` if it is a :class:`Partition`; a ``TypeError`` naming ``name`` otherwise.
+
+    Example:
+        >>> check_partition(4)
+        Traceback (most recent call last):
+        ...
+        TypeError: 'partition' must be a modlib Partition. Got int 4.
+    """
+    return check_instance(value, name, Partition, "a modlib Partition")
+
+
+def check_partitions(value: object, name: str = "partitions") -> dict[str, Partition]:
+    """``value`` if it is a non-empty dict ``{layer name: Partition}``.
+
+    Example:
+        >>> check_partitions({})
+        Traceback (most recent call last):
+        ...
+        ValueError: 'partitions' must be a non-empty dict {layer name: Partition}. Got dict {}.
+    """
+    check_mapping(value, name, "{layer name: Partition}")
+    assert isinstance(value, dict)
+    for key, part in value.items():
+        check_instance(key, f"{name} key", str, "a layer name (str)")
+        check_partition(part, f"{name}[{key!r}]")
+    return value
 
 
 def contiguous_labels(n: int, k: int) -> Tensor:
@@ -155,6 +193,8 @@ def contiguous_partition(n_out: int, n_in: int, k: int, *, in_groups: int | None
         >>> contiguous_partition(4, 6, 2, in_groups=3).cols.tolist()  # 3 channels, 2 values each
         [0, 0, 0, 0, 1, 1]
     """
+    check_int(n_out, "n_out", minimum=1)
+    check_int(n_in, "n_in", minimum=1)
     rows = contiguous_labels(n_out, k)
     if in_groups is None:
         return Partition(rows, contiguous_labels(n_in, k), k)

@@ -34,11 +34,11 @@ _OVERSAMPLES = 10  # extra random directions of the randomized SVD
 _POWER_ITERS = 4  # power iterations of the randomized SVD (for close singular values)
 
 
-def _check_k_for(W: Tensor, k: object) -> int:
-    k = check_int(k, "k", minimum=1)
+def _check_k_for(W: Tensor, k: object, name: str = "k") -> int:
+    k = check_int(k, name, minimum=1)
     side = min(W.shape)
     if k > side:
-        raise ValueError(f"'k' must be an int in [1, {side}]. Got {k} for W of shape "
+        raise ValueError(f"'{name}' must be an int in [1, {side}]. Got {k} for W of shape "
                          f"{tuple(W.shape)}.")
     return k
 
@@ -150,7 +150,8 @@ def spectral_embedding(W: Tensor, r: int, *, seed: int = 0) -> SpectralEmbedding
 
     Introduced in notebook 01.
     """
-    r = _check_k_for(check_matrix(W), r)
+    r = _check_k_for(check_matrix(W), r, "r")
+    check_int(seed, "seed")
     A, d_r, d_c = _graph(W)
     live_r, live_c = d_r > 0, d_c > 0
     all_live = bool(live_r.all()) and bool(live_c.all())

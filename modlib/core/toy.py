@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..validate import check_int
+from ..validate import check_bool, check_int, check_real
 from .partition import Partition
 
 __all__ = ["Planted", "planted_matrix"]
@@ -47,7 +47,8 @@ def planted_matrix(n_out: int = 60, n_in: int = 40, k: int = 4, *, noise: float 
         A :class:`Planted` with W and its planted partition.
 
     Raises:
-        ValueError: ``k`` out of range, ``noise`` negative.
+        TypeError: an argument of the wrong type.
+        ValueError: sizes < 1, ``k`` out of range, ``noise`` negative or not finite.
 
     Example:
         >>> toy = planted_matrix(6, 4, 2, noise=0.0, shuffle=False)
@@ -56,12 +57,15 @@ def planted_matrix(n_out: int = 60, n_in: int = 40, k: int = 4, *, noise: float 
 
     Introduced in notebook 01.
     """
+    check_int(n_out, "n_out", minimum=1)
+    check_int(n_in, "n_in", minimum=1)
     check_int(k, "k", minimum=1)
+    check_real(noise, "noise", minimum=0)
+    check_int(seed, "seed")
+    check_bool(shuffle, "shuffle")
     if k > min(n_out, n_in):
         raise ValueError(f"'k' must be an int in [1, {min(n_out, n_in)}]. Got {k} for a "
                          f"{n_out}×{n_in} matrix.")
-    if noise < 0:
-        raise ValueError(f"'noise' must be >= 0. Got {noise}.")
     g = torch.Generator().manual_seed(seed)
     rows = torch.arange(n_out) * k // n_out
     cols = torch.arange(n_in) * k // n_in

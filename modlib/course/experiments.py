@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -27,14 +30,14 @@ from ..core.spectral import spectral_cocluster
 from ..hooks import eval_mode
 from ..training import data as mdata
 from ..training.models import MnistCNN, ModAddTransformer, PaperCifarCNN, PaperMLP
-from ..training.profiles import LLM_ALIASES, LLM_MODELS, Profile
+from ..training.profiles import LLM_ALIASES, LLM_MODELS, Profile, ProfileName
 from ..training.profiles import profile as get_profile
 from ..training.train import History, TrainConfig, evaluate, fit, is_main_process, world_size
 from ..training.zoo import LABELS
-from ..validate import check_bool, check_int, check_real
+from ..validate import check_bool, check_choice, check_int, check_real, describe
 
 __all__ = ["Experiment", "MODELS", "RunResult", "ExperimentResult", "reproduce", "sweep",
-           "measure", "PAPER"]
+           "measure", "PAPER", "check_device", "check_out"]
 
 Experiment = Literal["mnist", "cifar", "modadd", "llm"]
 
@@ -100,7 +103,8 @@ class _Setup:
     model_label: str  # the model actually used, e.g. 'gpt2' or 'tiny GPT-NeoX stand-in (offline)'
     metric: str = "accuracy"
     tokenizer: dict[str, Any] | None = None  # language models: {"name": ..., "vocab_size": ...}
-    partitions: dict[str, Partition] | None = None
+    partitions: dict[str, Partition] | None = None  # for the k the set-up was built for
+    partitioner: Callable[[int], dict[str, Partition]] | None = None  # the same for any k
     circuit_label: int | None = None  # image classifiers: the label whose circuit is measured
 
 
@@ -169,14 +173,19 @@ def _llm_setup(prof: Profile, seed: int, k: int, lam: float, progress: bool,
                        generator=torch.Generator().manual_seed(seed))
     test = DataLoader(blocks[1], batch_size=prof.llm_batch)
     # fine-tuning keeps the clusters that spectral co-clustering finds in the pretrained model
-    parts = spectral_partitions(model, k, mlp_layers(model, "in"), seed=seed,
-                                progress=progress)
+    layers = mlp_layers(model, "in")
+
+    def partitioner(k: int) -> dict[str, Partition]:
+        return spectral_partitions(model, k, layers, seed=seed, progress=progress)
+
+    parts = partitioner(k)
     cfg = TrainConfig(task="lm", epochs=10_000, max_steps=prof.llm_steps,
                       lr=1e-3 if pt.stand_in else 1e-4, lam=lam,
                       lam_warmup_steps=prof.llm_steps // 4, seed=seed)
     tokenizer = {"name": getattr(tok, "name_or_path", type(tok).__name__), "vocab_size": len(tok)}
     return _Setup(model, train, test, cfg, list(parts), text.source, pt.label,
-                  metric="perplexity", partitions=parts, tokenizer=tokenizer)
+                  metric="perplexity", partitions=parts, partitioner=partitioner,
+                  tokenizer=tokenizer)
 
 
 def _check_token_ids(blocks: list[torch.Tensor], model: nn.Module, label: str) -> None:
@@ -197,38 +206,144 @@ def _setup(name: str, prof: Profile, seed: int, model: str | None, k: int, lam: 
     return _modadd_setup(prof, seed, k, lam, progress)
 
 
-def _device(device: str | torch.device | None) -> torch.device:
-    """The device to train on: the one asked for, else CUDA when present, else the CPU."""
+def check_device(device: str | torch.device | None) -> torch.device:
+    """The device to train on: the one asked for, else CUDA when present, else the CPU.
+
+    Args:
+        device: a torch device or its name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``), or
+            None.
+
+    Returns:
+        The :class:`torch.device`.
+
+    Raises:
+        ValueError: not a device name; a device of another kind than CPU, CUDA or MPS; CUDA (or
+            MPS) when this machine has none, or a CUDA index it does not have.
+
+    Example:
+        >>> check_device("cpu")
+        device(type='cpu')
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        device = torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"'device' must name a torch device such as 'cpu' or 'cuda'. Got "
                          f"{device!r}.") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("'device' is CUDA, but no CUDA GPU is available here.")
-    return device
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"'device' must be a CPU, CUDA or MPS device. Got {device!r}.")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("'device' is CUDA, but no CUDA GPU is available here.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"'device' is {str(dev)!r}, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA GPU(s).")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("'device' is MPS, but no MPS device is available here.")
+    return dev
 
 
-def _run(setup: _Setup, init: dict[str, torch.Tensor], k: int, lam: float, seed: int,
-         progress: bool, device: torch.device) -> tuple[RunResult, ClusterabilityLoss]:
+def check_out(out: str | os.PathLike, name: str = "out") -> Path:
+    """``out`` as a :class:`~pathlib.Path` to a folder that exists and can be written to.
+
+    The folder (and its parents) is created if need be, and a probe file is written there and
+    removed, so that a run which will write there is refused before it starts, not after.
+
+    Args:
+        out: the folder.
+        name: the argument's name in messages.
+
+    Returns:
+        The folder as a Path.
+
+    Raises:
+        TypeError: ``out`` is not a str or path.
+        ValueError: ``out`` is empty, an existing file, or a folder that cannot be created or
+            written to (e.g. under a file or a read-only folder).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> check_out(pathlib.Path(tempfile.mkdtemp()) / "results").is_dir()
+        True
+    """
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"'{name}' must be a folder path (a str or os.PathLike). "
+                        f"Got {describe(out)}.")
+    if not os.fspath(out):
+        raise ValueError(f"'{name}' must be a folder path. Got an empty string.")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"'{name}' must be a folder. Got {str(path)!r}, an existing file.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".modlib-probe-", dir=path)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise ValueError(f"'{name}' must be a folder that can be created and written to. "
+                         f"Got {str(path)!r}: {reason}.") from None
+    return path
+
+
+def _check_experiment(name: object, model: object) -> None:
+    check_choice(name, "name", get_args(Experiment))
+    allowed = MODELS.get(name, ())
+    if model is not None and model not in allowed:
+        choices = f"one of {allowed}" if allowed else f"None ({name} has one model)"
+        raise ValueError(f"'model' for {name} must be {choices}. Got {model!r}.")
+
+
+def _check_profile(profile: object) -> Profile:
+    if isinstance(profile, Profile):
+        return profile
+    names = get_args(ProfileName)
+    if profile is not None and not isinstance(profile, str):
+        raise TypeError(f"'profile' must be one of {names}, a Profile or None. "
+                        f"Got {describe(profile)}.")
+    if profile is not None:
+        check_choice(profile, "profile", names)
+    return get_profile(profile)
+
+
+def _check_grid(values: object, name: str, what: str, check: Callable[[object, str], Any]
+                ) -> list[Any]:
+    """A non-empty sequence of values, each accepted by ``check``, as a list."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"'{name}' must be a non-empty sequence of {what}. "
+                        f"Got {describe(values)}.")
+    if not values:
+        raise ValueError(f"'{name}' must be a non-empty sequence of {what}. "
+                         f"Got {describe(values)}.")
+    return [check(v, f"{name}[{i}]") for i, v in enumerate(values)]
+
+
+def _train(setup: _Setup, init: dict[str, torch.Tensor], k: int, lam: float, seed: int,
+           progress: bool, device: torch.device, partitions: dict[str, Partition] | None
+           ) -> tuple[nn.Module, History, ClusterabilityLoss]:
     model = copy.deepcopy(setup.model).to(device)
     model.load_state_dict(init)
     generator = getattr(setup.train_loader, "generator", None)
     if generator is not None:  # every run sees the same batches in the same order
         generator.manual_seed(seed)
-    loss = ClusterabilityLoss(model, k, layers=setup.layers, partitions=setup.partitions)
+    loss = ClusterabilityLoss(model, k, layers=setup.layers, partitions=partitions)
     cfg = TrainConfig(**{**asdict(setup.config), "lam": lam})
     hist = fit(model, setup.train_loader, config=cfg, loss=loss, eval_loader=setup.test_loader,
                progress=progress)
-    metrics = evaluate(model, setup.test_loader, task=cfg.task)
-    if cfg.task == "lm":
+    return model, hist, loss
+
+
+def _analyse(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: int
+             ) -> dict[str, Any]:
+    """A trained model's test metrics, clusterability and (image classifiers) interpretation."""
+    metrics = evaluate(model, setup.test_loader, task=setup.config.task)
+    if setup.config.task == "lm":
         metrics["loss"] = metrics.pop("eval_loss")
     metrics.update(measure(model, loss, seed=seed))
     if setup.circuit_label is not None:
         metrics.update(_interpret(model, loss, setup, seed))
-    return RunResult(model, hist, metrics), loss
+    return metrics
 
 
 def _interpret(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: int
@@ -270,8 +385,11 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
         model: ``"paper"`` picks the authors' MLP for ``mnist`` (default: the course CNN);
             for ``llm``, ``"gpt2"``, ``"pythia-70m"`` (or ``"pythia"``) or ``"pythia-14m"``
             (default: the profile's ``llm_model``, GPT-2 but in the ``cpu`` profile).
-        out: folder for ``results.json`` and the figures; None writes nothing. Started with
-            several processes (``accelerate launch``), only the main process writes.
+        out: folder for the trained models' state dicts (``baseline.pt``, ``modular.pt``),
+            ``results.json`` and the figures; None writes nothing. Checked (created, and a probe
+            file written) before any work. The models and ``results.json`` are written as soon
+            as training ends, before the analyses; ``results.json`` is then completed. Started
+            with several processes (``accelerate launch``), only the main process writes.
         progress: show progress bars.
         device: where to train; default CUDA when available, else the CPU. Under
             ``accelerate launch`` each process takes its own GPU.
@@ -284,44 +402,70 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
         (``name``, ``vocab_size``): always the model's own.
 
     Raises:
-        ValueError: unknown experiment, model or device, ``k < 1``, ``lam < 0``; a token id
-            the language model has no embedding for.
+        TypeError: an argument of the wrong type (e.g. ``k=2.0``, ``seed="0"``).
+        ValueError: unknown experiment, model, profile or device; ``k < 1``; ``lam`` negative
+            or not finite; ``out`` an existing file or a folder that cannot be created or
+            written to; a token id the language model has no embedding for. All but the last
+            are raised before any work.
+        RuntimeError: something failed after training with ``out`` given: the message says
+            which files were saved where; the original error is its ``__cause__``.
 
     Introduced in notebook 03.
     """
-    if name not in get_args(Experiment):
-        raise ValueError(f"'name' must be one of {get_args(Experiment)}. Got {name!r}.")
-    allowed = MODELS.get(name, ())
-    if model is not None and model not in allowed:
-        choices = f"one of {allowed}" if allowed else f"None ({name} has one model)"
-        raise ValueError(f"'model' for {name} must be {choices}. Got {model!r}.")
+    _check_experiment(name, model)
     check_int(k, "k", minimum=1)
     check_real(lam, "lam", minimum=0)
     check_int(seed, "seed")
     check_bool(progress, "progress")
-    dev = _device(device)
-    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    dev = check_device(device)
+    prof = _check_profile(profile)
+    folder = None if out is None else check_out(out)  # last: it creates the folder
     start = time.perf_counter()
     torch.manual_seed(seed)
     setup = _setup(name, prof, seed, model, k, lam, progress)
     init = copy.deepcopy(setup.model.state_dict())
-    base, _ = _run(setup, init, k, 0.0, seed, progress, dev)
-    modular, loss = _run(setup, init, k, lam, seed, progress, dev)
+    trained = {run: _train(setup, init, k, run_lam, seed, progress, dev, setup.partitions)
+               for run, run_lam in (("baseline", 0.0), ("modular", lam))}
+    loss = trained["modular"][2]
     results = {"experiment": name, "profile": prof.name, "model": setup.model_label,
                "data": setup.source, **({"tokenizer": setup.tokenizer} if setup.tokenizer else {}),
                "k": k, "lam": lam, "seed": seed, "seconds": round(time.perf_counter() - start, 1),
                "device": str(dev), "processes": world_size(),
-               "layers": loss.layer_names,
-               "baseline": base.metrics, "modular": modular.metrics}
+               "layers": loss.layer_names, "baseline": {}, "modular": {}}
     if name in PAPER:
         results["paper"] = PAPER[name]
-    result = ExperimentResult(base, modular, loss.partitions, results)
-    if out is not None and is_main_process():
-        _write(result, Path(out), setup.metric, k)
+    saver = _Saver(folder) if folder is not None and is_main_process() else None
+    step = "saving"
+    try:
+        if saver is not None:  # a finished training run is never lost: saved before analysis
+            saver.models({run: m for run, (m, _, _) in trained.items()})
+            saver.results(results)
+        step = "analysis"
+        for run, (model_, _, run_loss) in trained.items():
+            results[run] = _analyse(model_, run_loss, setup, seed)
+            if saver is not None:
+                saver.results(results)
+        results["seconds"] = round(time.perf_counter() - start, 1)
+        runs = {run: RunResult(model_, hist, results[run])
+                for run, (model_, hist, _) in trained.items()}
+        result = ExperimentResult(runs["baseline"], runs["modular"], loss.partitions, results)
+        if saver is not None:
+            saver.results(results)
+            step = "figures"
+            _figures(result, saver.folder, setup.metric, k)
+    except Exception as e:
+        if saver is None:
+            raise
+        cause = f"{type(e).__name__}: {e}"
+        if not saver.saved:
+            raise RuntimeError(f"training finished, but saving it to {saver.folder} failed: "
+                               f"{cause}") from e
+        raise RuntimeError(f"training finished and was saved to {saver.folder} "
+                           f"({', '.join(saver.saved)}); the {step} failed: {cause}") from e
     return result
 
 
-def sweep(name: Experiment, *, lams: list[float] = (20.0,), ks: list[int] = (4,),
+def sweep(name: Experiment, *, lams: Sequence[float] = (20.0,), ks: Sequence[int] = (4,),
           profile: str | Profile | None = None, seed: int = 0, model: str | None = None,
           progress: bool = True, device: str | torch.device | None = None
           ) -> list[dict[str, Any]]:
@@ -329,8 +473,9 @@ def sweep(name: Experiment, *, lams: list[float] = (20.0,), ks: list[int] = (4,)
 
     Args:
         name: the experiment (as :func:`reproduce`).
-        lams: values of λ (0 gives the baseline).
-        ks: values of k.
+        lams: values of λ (0 gives the baseline): a non-empty sequence of finite reals >= 0.
+        ks: values of k: a non-empty sequence of ints >= 1. For ``llm``, each k gets its own
+            spectral partitions of the pretrained model.
         profile, seed, model, device: as :func:`reproduce`.
         progress: a progress bar over the runs.
 
@@ -339,25 +484,67 @@ def sweep(name: Experiment, *, lams: list[float] = (20.0,), ks: list[int] = (4,)
         ``chance_level`` (of the training partitions' sizes), ``clusterability_spectral`` and
         ``chance_level_spectral``.
 
+    Raises:
+        TypeError: ``lams`` or ``ks`` not a sequence, or holding values of the wrong type;
+            ``seed`` not an int; ``progress`` not a bool.
+        ValueError: unknown experiment, model, profile or device; empty ``lams`` or ``ks``; a
+            ``k < 1`` or a ``lam`` that is negative or not finite.
+
     Introduced in notebook 03.
     """
     from tqdm.auto import tqdm
 
-    dev = _device(device)
-    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    _check_experiment(name, model)
+    lams = _check_grid(lams, "lams", "finite reals >= 0",
+                       lambda v, n: check_real(v, n, minimum=0))
+    ks = _check_grid(ks, "ks", "ints >= 1", lambda v, n: check_int(v, n, minimum=1))
+    check_int(seed, "seed")
+    check_bool(progress, "progress")
+    dev = check_device(device)
+    prof = _check_profile(profile)
     torch.manual_seed(seed)
     setup = _setup(name, prof, seed, model, min(ks), max(lams), progress)
+    partitions = {min(ks): setup.partitions}  # built with the set-up (llm), else None
     init = copy.deepcopy(setup.model.state_dict())
     rows = []
     for k, lam in tqdm([(k, lam) for k in ks for lam in lams], desc="runs", disable=not progress):
-        run, _ = _run(setup, init, k, lam, seed, False, dev)
+        if k not in partitions:  # llm: the pretrained model's own clusters, k of them
+            partitions[k] = None if setup.partitioner is None else setup.partitioner(k)
+        model_, _, loss = _train(setup, init, k, lam, seed, False, dev, partitions[k])
+        metrics = _analyse(model_, loss, setup, seed)
         rows.append({"k": k, "lam": lam,
-                     **{key: v for key, v in run.metrics.items() if key != "layers"}})
+                     **{key: v for key, v in metrics.items() if key != "layers"}})
     return rows
 
 
-def _write(result: ExperimentResult, out: Path, metric: str, k: int) -> None:
-    """results.json, the weight matrices of both models, and the training curves.
+class _Saver:
+    """Writes a run's files into ``folder`` as they come, and remembers which it wrote."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.saved: list[str] = []
+
+    def _note(self, what: str) -> None:
+        if what not in self.saved:
+            self.saved.append(what)
+
+    def models(self, models: dict[str, nn.Module]) -> None:
+        """Each model's state dict (on the CPU) as ``{run}.pt``."""
+        for run, model in models.items():
+            state = {key: v.detach().cpu() for key, v in model.state_dict().items()}
+            torch.save(state, self.folder / f"{run}.pt")
+            self._note(f"{run}.pt")
+
+    def results(self, results: dict[str, Any]) -> None:
+        """``results.json``, replaced whole (a reader never sees half a file)."""
+        tmp = self.folder / ".results.json.tmp"
+        tmp.write_text(json.dumps(results, indent=2) + "\n")
+        tmp.replace(self.folder / "results.json")
+        self._note("results.json")
+
+
+def _figures(result: ExperimentResult, out: Path, metric: str, k: int) -> None:
+    """The weight matrices of both models, the ablations and the training curves.
 
     Every figure's title says which model and which data were actually used.
     """
@@ -365,8 +552,6 @@ def _write(result: ExperimentResult, out: Path, metric: str, k: int) -> None:
 
     from .viz import plot_ablation, plot_history, plot_weight_grid
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result.results, indent=2) + "\n")
     used = f"{result.results['model']} on {result.results['data']}"
     parts = result.partitions
     for run_name, run in (("baseline", result.baseline), ("modular", result.modular)):

@@ -226,7 +226,7 @@ def plot_kind_ablation(results: Mapping[str, AblationResult]) -> plt.Figure:
 
     Args:
         results: ``{model name: AblationResult}`` from
-        :func:`modlib.analysis.lm_interp.ablate_by_kind`.
+            :func:`modlib.analysis.lm_interp.ablate_by_kind`.
 
     Returns:
         The figure: one panel per model, a shared colour scale, the number of tokens of each

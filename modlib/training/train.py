@@ -4,7 +4,10 @@
 clusterability loss ``lam * (1 - mean clusterability)`` with a linear warm-up of ``lam``
 (Golechha et al. 2025). It shows progress bars, evaluates every epoch, keeps a ``History``,
 stops loudly on a NaN/Inf loss, and writes checkpoints atomically from which ``resume`` continues
-bit-identically on a CPU.
+bit-identically on a CPU. Everything it is given is checked before training starts: the config,
+the loaders, that every layer of ``loss`` is still a module of the model, and that a checkpoint to
+resume from is readable and was written for the same model, loss and config; every batch is
+checked as it comes.
 
 On a GPU the forward pass runs in mixed precision, as :mod:`modlib.training.precision` plans it
 (:func:`amp_plan`, re-exported here): bfloat16 where the GPU has it natively, float16 with a
@@ -20,7 +23,7 @@ Introduced in notebook 03; several GPUs in notebook 07.
 from __future__ import annotations
 
 import os
-import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -30,10 +33,12 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..core.graph import squared_matrix
 from ..core.loss import ClusterabilityLoss
 from ..hooks import eval_mode
 from ..validate import check_bool, check_choice, check_int, check_module, check_real, describe
 from .precision import Precision, amp_plan, autocast, grad_scaler
+from .sources import load_saved, save_atomic, unusable
 
 __all__ = ["TrainConfig", "History", "fit", "evaluate", "load_checkpoint", "world_size",
            "is_main_process", "amp_plan", "Precision"]  # amp_plan, Precision: from .precision
@@ -61,22 +66,40 @@ class TrainConfig:
     checkpoint_dir: str | None = None  # where checkpoints go (None: no checkpoints)
 
     def __post_init__(self) -> None:
-        check_int(self.epochs, "epochs", minimum=1)
-        check_real(self.lr, "lr", minimum=0, low_open=True)
-        check_real(self.weight_decay, "weight_decay", minimum=0)
+        self._validate()
+
+    def _validate(self) -> None:
+        """Check every field (type, range, finiteness); normalise betas and checkpoint_dir."""
+        self.epochs = check_int(self.epochs, "epochs", minimum=1)
+        self.lr = check_real(self.lr, "lr", minimum=0, low_open=True)
+        self.weight_decay = check_real(self.weight_decay, "weight_decay", minimum=0)
+        if isinstance(self.betas, (str, bytes)) or not hasattr(self.betas, "__iter__"):
+            raise TypeError(f"'betas' must be a pair (beta1, beta2). Got {describe(self.betas)}.")
         self.betas = tuple(self.betas)  # a list after a JSON round trip
         if len(self.betas) != 2:
             raise ValueError(f"'betas' must be a pair (beta1, beta2). Got {self.betas!r}.")
-        for i, beta in enumerate(self.betas):
-            check_real(beta, f"betas[{i}]", minimum=0, maximum=1, high_open=True)
-        check_real(self.lam, "lam", minimum=0)
-        check_int(self.lam_warmup_steps, "lam_warmup_steps", minimum=0)
-        check_real(self.clip_grad, "clip_grad", minimum=0, low_open=True, none_ok=True)
+        self.betas = tuple(check_real(beta, f"betas[{i}]", minimum=0, maximum=1, high_open=True)
+                           for i, beta in enumerate(self.betas))
+        self.lam = check_real(self.lam, "lam", minimum=0)
+        self.lam_warmup_steps = check_int(self.lam_warmup_steps, "lam_warmup_steps", minimum=0)
+        self.clip_grad = check_real(self.clip_grad, "clip_grad", minimum=0, low_open=True,
+                                    none_ok=True)
         check_choice(self.task, "task", get_args(Task))
-        check_int(self.max_steps, "max_steps", minimum=1, none_ok=True)
-        check_int(self.seed, "seed", minimum=0)
+        self.max_steps = check_int(self.max_steps, "max_steps", minimum=1, none_ok=True)
+        self.seed = check_int(self.seed, "seed", minimum=0)
         check_choice(self.precision, "precision", get_args(Precision))
-        check_int(self.log_every, "log_every", minimum=1)
+        self.log_every = check_int(self.log_every, "log_every", minimum=1)
+        if self.checkpoint_dir is not None:
+            folder = self.checkpoint_dir
+            if isinstance(folder, os.PathLike):
+                folder = os.fspath(folder)
+            if not isinstance(folder, str):
+                raise TypeError(f"'checkpoint_dir' must be a folder (str or path) or None. "
+                                f"Got {describe(self.checkpoint_dir)}.")
+            if not folder:
+                raise ValueError("'checkpoint_dir' must be a folder (str or path) or None. "
+                                 "Got ''.")
+            self.checkpoint_dir = folder  # a str: checkpoints hold plain types only
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -85,6 +108,8 @@ class TrainConfig:
         A config saved before ``precision`` existed holds ``amp`` (bool) instead: True reads
         as ``"auto"``, False as ``"fp32"``.
         """
+        if not isinstance(d, dict):
+            raise TypeError(f"'d' must be a dict of TrainConfig fields. Got {describe(d)}.")
         d = dict(d)
         if "amp" in d and "precision" not in d:
             d["precision"] = "auto" if d.pop("amp") else "fp32"
@@ -114,15 +139,43 @@ class History:
         return [row[key] for row in getattr(self, per) if key in row]
 
 
-def _batch_loss(model: nn.Module, batch: Any, task: Task, device: torch.device
-                ) -> tuple[Tensor, Tensor, int]:
-    """(mean loss, number correct or summed loss, number of targets) of one batch."""
+def _describe_batch(batch: Any) -> str:
+    if isinstance(batch, (list, tuple)):
+        items = ", ".join(describe(b) for b in batch[:3]) + (", ..." if len(batch) > 3 else "")
+        return f"a {type(batch).__name__} of {len(batch)} items ({items})"
+    return describe(batch)
+
+
+def _check_batch(batch: Any, task: Task, where: str) -> Tensor | tuple[Tensor, Tensor]:
+    """The tensors of one batch: (X, y) for "classify", the token blocks for "lm"."""
     if task == "classify":
-        X, y = batch[0].to(device), batch[1].to(device)
+        if (isinstance(batch, (list, tuple)) and len(batch) == 2
+                and all(isinstance(t, Tensor) for t in batch)):
+            X, y = batch
+            if X.ndim >= 1 and y.ndim >= 1 and len(X) == len(y) and len(X) > 0:
+                return X, y
+        raise ValueError(f"'{where}' must yield batches (X, y) of two tensors with the same "
+                         f"number of samples: inputs and class labels (task='classify'). Got "
+                         f"{_describe_batch(batch)}.")
+    tokens = batch[0] if isinstance(batch, (list, tuple)) and len(batch) == 1 else batch
+    if (not isinstance(tokens, Tensor) or tokens.ndim != 2 or tokens.shape[0] == 0
+            or tokens.shape[1] < 2 or tokens.dtype.is_floating_point or tokens.is_complex()
+            or tokens.dtype == torch.bool):
+        raise ValueError(f"'{where}' must yield token blocks: integer tensors (B, T + 1) with "
+                         f"T >= 1 (task='lm'). Got {_describe_batch(batch)}.")
+    return tokens
+
+
+def _batch_loss(model: nn.Module, batch: Any, task: Task, device: torch.device,
+                where: str = "loader") -> tuple[Tensor, Tensor, int]:
+    """(mean loss, number correct or summed loss, number of targets) of one batch."""
+    data = _check_batch(batch, task, where)
+    if task == "classify":
+        X, y = data[0].to(device), data[1].to(device)
         logits = model(X)
         loss = nn.functional.cross_entropy(logits.float(), y)
         return loss, (logits.argmax(-1) == y).sum(), y.numel()
-    tokens = (batch[0] if isinstance(batch, (list, tuple)) else batch).to(device)  # (B, T + 1)
+    tokens = data.to(device)  # (B, T + 1)
     out = model(tokens[:, :-1])
     logits = out.logits if hasattr(out, "logits") else out  # (B, T, vocab)
     targets = tokens[:, 1:]
@@ -148,7 +201,8 @@ def evaluate(model: nn.Module, loader: DataLoader, *, task: Task = "classify") -
 
     Raises:
         TypeError: ``model`` is not a torch.nn.Module.
-        ValueError: an unknown ``task``, or a loader that yields no data.
+        ValueError: an unknown ``task``, a loader that yields no data, or a batch that is not
+            ``(X, y)`` (classify) or a block of tokens (lm).
 
     Example:
         >>> data = [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))]
@@ -159,32 +213,80 @@ def evaluate(model: nn.Module, loader: DataLoader, *, task: Task = "classify") -
     """
     check_module(model)
     check_choice(task, "task", get_args(Task))
+    return _evaluate(model, loader, task, "loader")
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, loader: Any, task: Task, where: str) -> dict[str, float]:
     device = next(model.parameters()).device
     total_loss, total_score, n = 0.0, 0.0, 0
     with eval_mode(model):
         for batch in loader:
-            loss, score, count = _batch_loss(model, batch, task, device)
+            loss, score, count = _batch_loss(model, batch, task, device, where)
             total_loss += float(loss) * count
             total_score += float(score)
             n += count
     if n == 0:
-        raise ValueError("'loader' yielded no data to evaluate on.")
+        raise ValueError(f"'{where}' yielded no data to evaluate on.")
     mean = total_loss / n
     if task == "classify":
         return {"eval_loss": mean, "accuracy": total_score / n}
     return {"eval_loss": mean, "perplexity": float(torch.tensor(mean).exp())}
 
 
-def _save_atomic(obj: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
+# The layout of a checkpoint: 1 had no "format" and no "loss" entry; 2 adds both.
+_CHECKPOINT_FORMAT = 2
+_CHECKPOINT_KEYS = ("model", "optimizer", "config", "history", "epoch", "step", "rng",
+                    "loader_rng")
+_CHECKPOINT_REMEDY = ("Delete it and train from the start, or resume from another checkpoint "
+                      "written by modlib's fit.")
+# Fields of TrainConfig that may differ between a checkpoint and the config that resumes it,
+# each with a warning: they change how long training runs or what it records, not its steps.
+# checkpoint_dir may differ silently; every other field must be the checkpoint's.
+_MAY_DIFFER = ("epochs", "max_steps", "seed", "log_every")
+
+
+def _is_state(d: object) -> bool:
+    return isinstance(d, dict) and all(isinstance(k, str) and isinstance(v, Tensor)
+                                       for k, v in d.items())
+
+
+def _checkpoint_problem(ckpt: dict[str, Any]) -> str | None:
+    """What is wrong with a loaded checkpoint's entries, or None."""
+    version = ckpt.get("format", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        return f"its 'format' is {describe(version)}, not a format of modlib's checkpoints"
+    if version > _CHECKPOINT_FORMAT:
+        return (f"it was written by a newer modlib (checkpoint format {version}; this one reads "
+                f"up to {_CHECKPOINT_FORMAT}); upgrade modlib to resume from it")
+    if not _is_state(ckpt["model"]) or not ckpt["model"]:
+        return "its 'model' entry is not a model's state_dict"
+    opt = ckpt["optimizer"]
+    if not (isinstance(opt, dict) and {"state", "param_groups"} <= set(opt)):
+        return "its 'optimizer' entry is not an optimiser's state_dict"
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        TrainConfig.from_dict(ckpt["config"])
+    except (TypeError, ValueError) as exc:
+        return f"its 'config' entry is not a valid TrainConfig ({exc})"
+    hist = ckpt["history"]
+    if not (isinstance(hist, dict) and set(hist) == {"steps", "epochs"}
+            and all(isinstance(v, list) for v in hist.values())):
+        return "its 'history' entry is not a History"
+    for key in ("epoch", "step"):
+        if isinstance(ckpt[key], bool) or not isinstance(ckpt[key], int) or ckpt[key] < 0:
+            return f"its '{key}' entry is {describe(ckpt[key])}, not a count"
+    if not (isinstance(ckpt["rng"], Tensor) and ckpt["rng"].dtype == torch.uint8):
+        return "its 'rng' entry is not a random generator's state"
+    if not (isinstance(ckpt["loader_rng"], list)
+            and all(isinstance(g, Tensor) for g in ckpt["loader_rng"])):
+        return "its 'loader_rng' entry is not a list of random generators' states"
+    if ckpt.get("scaler") is not None and not isinstance(ckpt["scaler"], dict):
+        return "its 'scaler' entry is not a gradient scaler's state"
+    spec = ckpt.get("loss")
+    if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("k"), int)
+                                 and isinstance(spec.get("layers"), list)):
+        return "its 'loss' entry is not the description of a ClusterabilityLoss"
+    return None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -192,9 +294,17 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
     Returns:
         ``{"model", "optimizer", "config", "history", "epoch", "step", "rng", "scaler",
-        ...}``; ``"scaler"`` is the fp16 gradient scaler's state, None in other precisions.
+        "loss", ...}``; ``"scaler"`` is the fp16 gradient scaler's state, None in other
+        precisions; ``"loss"`` is ``{"k", "layers"}`` of the clusterability loss trained with,
+        None without one.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        ValueError: the file is empty, truncated, damaged, or not a checkpoint of ``fit`` (a
+            plain state_dict, say): one message names the file and what to do.
     """
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_saved(path, what="checkpoint", remedy=_CHECKPOINT_REMEDY, keys=_CHECKPOINT_KEYS,
+                      check=_checkpoint_problem)
 
 
 def _generators(loader: Any) -> list[torch.Generator]:
@@ -203,11 +313,61 @@ def _generators(loader: Any) -> list[torch.Generator]:
     return [g for g in found if isinstance(g, torch.Generator)]
 
 
-def _checkpoint(model, opt, config, history, epoch, step, loader) -> dict[str, Any]:
-    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "config": asdict(config),
-            "history": asdict(history), "epoch": epoch, "step": step,
-            "rng": torch.get_rng_state(),
-            "loader_rng": [g.get_state() for g in _generators(loader)]}
+def _loss_spec(loss: ClusterabilityLoss | None) -> dict[str, Any] | None:
+    return None if loss is None else {"k": loss.k, "layers": loss.layer_names}
+
+
+def _checkpoint(model, opt, config, history, epoch, step, loader, loss) -> dict[str, Any]:
+    return {"format": _CHECKPOINT_FORMAT, "model": model.state_dict(),
+            "optimizer": opt.state_dict(), "config": asdict(config), "history": asdict(history),
+            "epoch": epoch, "step": step, "rng": torch.get_rng_state(),
+            "loader_rng": [g.get_state() for g in _generators(loader)], "loss": _loss_spec(loss)}
+
+
+def _some(items: list[str], limit: int = 5) -> str:
+    return ", ".join(items[:limit]) + (f", ... ({len(items)} in all)" if len(items) > limit
+                                       else "")
+
+
+def _check_resume(path: str | os.PathLike, ckpt: dict[str, Any], model: nn.Module,
+                  config: TrainConfig, loss: ClusterabilityLoss | None) -> None:
+    """Refuse a checkpoint written for another model, loss or config; warn of safe changes."""
+    saved = TrainConfig.from_dict(ckpt["config"])
+    differ = [f.name for f in fields(TrainConfig) if f.name != "checkpoint_dir"
+              and getattr(saved, f.name) != getattr(config, f.name)]
+    refused = [n for n in differ if n not in _MAY_DIFFER]
+    if refused:
+        was = ", ".join(f"{n}={getattr(saved, n)!r}" for n in refused)
+        now = ", ".join(f"{n}={getattr(config, n)!r}" for n in refused)
+        raise unusable(path, "checkpoint", f"it was trained with {was}, but 'config' has {now}",
+                       "Resume with the checkpoint's values of these fields, or train from the "
+                       "start.")
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
+    problems = []
+    if missing := [k for k in own if k not in theirs]:
+        problems.append(f"'model' has {_some(missing)}, which the checkpoint lacks")
+    if extra := [k for k in theirs if k not in own]:
+        problems.append(f"the checkpoint has {_some(extra)}, which 'model' lacks")
+    if shapes := [f"{k} {theirs[k]} there, {own[k]} here" for k in own
+                  if k in theirs and own[k] != theirs[k]]:
+        problems.append(f"shapes differ: {_some(shapes)}")
+    if problems:
+        raise unusable(path, "checkpoint", "it was written for another model: "
+                       + "; ".join(problems), "Resume with the model it was trained with, or "
+                       "train from the start.")
+    if "loss" in ckpt and ckpt["loss"] != _loss_spec(loss):  # (format 1 did not record it)
+        def said(spec: dict[str, Any] | None) -> str:
+            if spec is None:
+                return "no clusterability loss"
+            return f"a clusterability loss of k={spec['k']} on layers {spec['layers']}"
+
+        raise unusable(path, "checkpoint", f"it was trained with {said(ckpt['loss'])}, but "
+                       f"'loss' is {said(_loss_spec(loss))}", "Resume with the loss it was "
+                       "trained with, or train from the start.")
+    for n in differ:  # only once nothing is refused
+        warnings.warn(f"Resuming from {path} with {n}={getattr(config, n)!r}; the checkpoint "
+                      f"was written with {n}={getattr(saved, n)!r}.", UserWarning, stacklevel=3)
 
 
 def _restore(ckpt, model, opt, loader) -> tuple[History, int, int]:
@@ -217,6 +377,41 @@ def _restore(ckpt, model, opt, loader) -> tuple[History, int, int]:
     for g, state in zip(_generators(loader), ckpt["loader_rng"], strict=False):
         g.set_state(state)
     return History(**ckpt["history"]), ckpt["epoch"], ckpt["step"]
+
+
+def _check_loss(loss: object, model: nn.Module) -> None:
+    """Refuse a loss whose layers are not (all, and in their shapes) modules of ``model``."""
+    if not isinstance(loss, ClusterabilityLoss):
+        raise TypeError(f"'loss' must be a ClusterabilityLoss of 'model' or None. "
+                        f"Got {describe(loss)}.")
+    own = {id(m) for m in model.modules()}
+    layers = loss.layers
+    if not any(id(m) in own for m in layers.values()):
+        raise ValueError("'loss' was built for another model: none of its layers is in "
+                         "'model'.")
+    now = dict(model.named_modules())
+    for name, module in layers.items():
+        if id(module) not in own:
+            how = (f": model.{name} was replaced after the loss was built" if name in now
+                   else "")
+            raise ValueError(f"'loss' layer '{name}' is no longer a module of 'model'{how}. "
+                             f"Build the ClusterabilityLoss again from the model as it is now.")
+        shape, built = tuple(squared_matrix(module).shape), loss.partitions[name].shape
+        if shape != built:
+            raise ValueError(f"'loss' layer '{name}' has weights of shape {shape} now, but the "
+                             f"loss was built for {built}. Build the ClusterabilityLoss again "
+                             f"from the model as it is now.")
+
+
+def _check_loader(loader: object, name: str, *, none_ok: bool = False) -> None:
+    if loader is None and none_ok:
+        return
+    if not hasattr(loader, "__iter__"):
+        raise TypeError(f"'{name}' must be a DataLoader (or another iterable of batches). "
+                        f"Got {describe(loader)}.")
+    if hasattr(loader, "__len__") and len(loader) == 0:
+        raise ValueError(f"'{name}' is empty: it yields no batches (a dataset of 0 samples, or "
+                         f"drop_last=True with fewer samples than batch_size).")
 
 
 def world_size() -> int:
@@ -305,30 +500,42 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         cleared (``.grad`` None), so that a trained model holds no optimiser-step memory.
 
     Raises:
-        TypeError: ``model`` is not a torch.nn.Module, ``config`` not a TrainConfig, or
-            ``progress`` not a bool.
+        TypeError: ``model`` is not a torch.nn.Module, ``config`` not a TrainConfig (a dict:
+            pass ``TrainConfig(**d)``), ``loss`` not a ClusterabilityLoss, a loader not
+            iterable, or ``progress`` not a bool.
         FloatingPointError: the loss became NaN or Inf (the message names the step).
-        ValueError: a bad config, a loss built for another model, or ``precision="bf16"``
-            on a GPU without bfloat16 (see :func:`amp_plan`).
+        ValueError: a bad config (its fields are checked again here), an empty loader, a batch
+            that is not ``(X, y)`` (classify) or a block of tokens (lm), a loss built for
+            another model or one of whose layers is no longer the model's (replaced, or
+            reshaped, after the loss was built: the message names it), a checkpoint to resume
+            from that cannot be read or was written for another model, loss or config (the
+            message names the file and the differing fields; fields that only change how long
+            training runs, such as more ``epochs``, are warned of instead), or
+            ``precision="bf16"`` on a GPU without bfloat16 (see :func:`amp_plan`).
 
     Introduced in notebook 03.
     """
     check_module(model)
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
-        raise TypeError(f"'config' must be a TrainConfig or None. Got {describe(config)}.")
+        hint = "; build one with TrainConfig(**config)" if isinstance(config, dict) else ""
+        raise TypeError(f"'config' must be a TrainConfig or None. Got {describe(config)}"
+                        f"{hint}.")
+    config._validate()  # again: a field may have been changed since it was made
     check_bool(progress, "progress")
+    _check_loader(train_loader, "train_loader")
+    _check_loader(eval_loader, "eval_loader", none_ok=True)
     if loss is not None:
-        own = {id(m) for m in model.modules()}
-        if not any(id(m) in own for m in loss.layers.values()):
-            raise ValueError("'loss' was built for another model: none of its layers is in "
-                             "'model'.")
+        _check_loss(loss, model)
+    ckpt: dict[str, Any] = {}
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        _check_resume(resume, ckpt, model, config, loss)
     accelerator = _accelerator(accelerator)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
                             weight_decay=config.weight_decay)
-    history, start_epoch, step, ckpt = History(), 0, 0, {}
+    history, start_epoch, step = History(), 0, 0
     if resume is not None:
-        ckpt = load_checkpoint(resume)
         history, start_epoch, step = _restore(ckpt, model, opt, train_loader)
     else:
         torch.manual_seed(config.seed)
@@ -361,7 +568,8 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         for batch in bar:
             lam = config.lam * min(1.0, (step + 1) / max(1, config.lam_warmup_steps))
             with amp:
-                task_loss, _, _ = _batch_loss(model, batch, config.task, device)
+                task_loss, _, _ = _batch_loss(model, batch, config.task, device,
+                                              "train_loader")
             total, row = task_loss, {"step": step, "task_loss": float(task_loss.detach()),
                                        "lam": lam}
             if loss is not None:
@@ -384,11 +592,14 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
                              if k in row})
             if config.max_steps is not None and step >= config.max_steps:
                 break
+        if batches == 0:
+            raise ValueError("'train_loader' yielded no batches in epoch "
+                             f"{epoch + 1}: it is empty.")
         _end_epoch(inner, loss, eval_loader, config, history, epoch, running / max(1, batches))
         if config.checkpoint_dir is not None and main:
-            ckpt = _checkpoint(inner, opt, config, history, epoch + 1, step, train_loader)
+            ckpt = _checkpoint(inner, opt, config, history, epoch + 1, step, train_loader, loss)
             ckpt["scaler"] = scaler.state_dict() if scaler is not None else None
-            _save_atomic(ckpt, Path(config.checkpoint_dir) / "last.pt")
+            save_atomic(ckpt, Path(config.checkpoint_dir) / "last.pt")
         if config.max_steps is not None and step >= config.max_steps:
             break
     opt.zero_grad(set_to_none=True)  # the last step's gradients: a model's worth of memory
@@ -398,7 +609,7 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
 def _end_epoch(model, loss, eval_loader, config, history, epoch, train_loss) -> None:
     row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss}
     if eval_loader is not None:
-        row.update(evaluate(model, eval_loader, task=config.task))
+        row.update(_evaluate(model, eval_loader, config.task, "eval_loader"))
     if loss is not None:
         row["layers"] = loss.clusterability()
     history.epochs.append(row)

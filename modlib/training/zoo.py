@@ -2,19 +2,27 @@
 
 ``pretrained(name)`` trains a baseline model deterministically (no clusterability loss), caches
 it under ``$MODLIB_CACHE`` (default ``~/.cache/modlib``), and loads it from there next time with
-``torch.load(..., weights_only=True)``. For ``"gpt2"`` it is the real GPT-2 with its own
-tokenizer, from the Hugging Face cache or the Hub, in float32 (the Hub's Pythia is stored in
-float16, which fine-tuning turns into NaN); only when the Hub cannot be reached and the model
-is not cached, a small GPT-2-architecture model trained here on the offline text with a
-byte-level tokenizer, labelled a stand-in; likewise ``"pythia-70m"`` and ``"pythia-14m"`` with
-a small GPT-NeoX. The language models are those of :data:`modlib.training.profiles.LLM_MODELS`.
+``torch.load(..., weights_only=True)``. A cache entry's file name holds a short hash of everything
+that shapes the model (the profile's sizes its training uses, the seed, the recipe's and the
+cache format's versions), so that a custom profile never reuses another's entry; a damaged or
+foreign cache file is refused with one message that names it (retrain=True replaces it).
+
+For ``"gpt2"`` it is the real GPT-2 with its own tokenizer, from the Hugging Face cache or the
+Hub, in float32 (the Hub's Pythia is stored in float16, which fine-tuning turns into NaN); only
+when the Hub cannot be reached and the model is not cached, a small GPT-2-architecture model
+trained here on the offline text with a byte-level tokenizer, labelled a stand-in; likewise
+``"pythia-70m"`` and ``"pythia-14m"`` with a small GPT-NeoX. The language models are those of
+:data:`modlib.training.profiles.LLM_MODELS`.
 Introduced in notebook 02.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import torch
@@ -26,9 +34,9 @@ from .hub import load_causal_lm
 from .models import MnistCNN, PaperCifarCNN, PaperMLP, tiny_gpt2, tiny_gpt_neox
 from .profiles import LLM_MODELS, Profile
 from .profiles import profile as get_profile
-from .sources import Unreachable, cache_dir, say_offline
+from .sources import Unreachable, cache_dir, load_saved, save_atomic, say_offline, unusable
 from .text import ByteTokenizer
-from .train import TrainConfig, _save_atomic, evaluate, fit
+from .train import TrainConfig, evaluate, fit
 
 __all__ = ["LABELS", "Name", "Pretrained", "pretrained", "cache_dir"]  # cache_dir: from .sources
 
@@ -41,6 +49,18 @@ Name = Literal[(*LABELS, *LLM_MODELS)]
 # old cache entries are not reused. Image models: 1; language-model stand-ins: 2 (they always
 # use the byte tokenizer).
 _IMAGE_RECIPE, _LLM_RECIPE = 1, 2
+# The layout of a cache file ({"state_dict", "meta"}, meta["key"] the fields hashed into its
+# name): bump it when the layout changes.
+_CACHE_FORMAT = 2
+_SEED = 0  # every baseline is trained from torch.manual_seed(_SEED): the same on every machine
+# The profile's fields that shape each model of the zoo (its data, its training run); they go
+# into the cache entry's key. The language-model stand-ins all use the same ones.
+_SIZES = {
+    "mnist-cnn": ("mnist_train", "mnist_test", "mnist_epochs", "batch_size", "width"),
+    "mnist-mlp": ("mnist_train", "mnist_test", "mnist_epochs", "batch_size"),
+    "cifar-cnn": ("cifar_train", "cifar_test", "cifar_epochs", "batch_size"),
+}
+_LLM_SIZES = ("text_chars", "llm_seq_len", "llm_batch", "llm_steps")
 # The stand-in of each architecture of LLM_MODELS, trained here when the Hub cannot be reached.
 _STAND_INS: dict[str, Callable[..., nn.Module]] = {"GPT-2": tiny_gpt2, "GPT-NeoX": tiny_gpt_neox}
 
@@ -146,6 +166,54 @@ def _rebuild(name: str, meta: dict[str, Any]) -> nn.Module:
             "cifar-cnn": PaperCifarCNN}[name]()
 
 
+def _cache_key(name: str, prof: Profile) -> dict[str, Any]:
+    """Everything that shapes the cached model ``name`` trained under ``prof``."""
+    llm = name in LLM_MODELS
+    sizes = _LLM_SIZES if llm else _SIZES[name]
+    return {"name": name, "recipe": _LLM_RECIPE if llm else _IMAGE_RECIPE,
+            "format": _CACHE_FORMAT, "seed": _SEED, **{f: getattr(prof, f) for f in sizes}}
+
+
+def _cache_path(key: dict[str, Any], profile_name: str) -> Path:
+    """``<name>-<profile>-v<recipe>-<hash of the key>.pt`` in the cache's ``pretrained``."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    return (cache_dir() / "pretrained"
+            / f"{key['name']}-{profile_name}-v{key['recipe']}-{digest}.pt")
+
+
+def _cache_problem(saved: dict[str, Any], key: dict[str, Any]) -> str | None:
+    """What is wrong with a loaded cache entry, or None."""
+    state, meta = saved["state_dict"], saved["meta"]
+    if not (isinstance(state, dict) and state
+            and all(isinstance(v, torch.Tensor) for v in state.values())):
+        return "its 'state_dict' entry is not a model's state_dict"
+    if not (isinstance(meta, dict) and isinstance(meta.get("source"), str)
+            and isinstance(meta.get("metrics"), dict) and isinstance(meta.get("stand_in"), bool)
+            and isinstance(meta.get("init", {}), dict)):
+        return "its 'meta' entry does not describe a pretrained model"
+    if meta.get("key") != key:
+        theirs = meta.get("key") if isinstance(meta.get("key"), dict) else {}
+        differ = sorted(f for f in key if theirs.get(f) != key[f])
+        return f"it was written for other settings (differing: {differ})"
+    return None
+
+
+def _load_cached(path: Path, name: str, key: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+    """The cached model and its meta; one ValueError naming the file if it cannot be used."""
+    remedy = f"Delete it, or call pretrained({name!r}, retrain=True) to train it again."
+    saved = load_saved(path, what="cached model", remedy=remedy, keys=("state_dict", "meta"),
+                       check=lambda d: _cache_problem(d, key))
+    meta = saved["meta"]
+    try:
+        model = _rebuild(name, meta)
+        model.load_state_dict(saved["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise unusable(path, "cached model", f"its weights do not fit a {name} model "
+                       f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:100]})",
+                       remedy) from exc
+    return model, meta
+
+
 def _check_dtype(dtype: object) -> torch.dtype:
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"'dtype' must be a torch.dtype such as torch.float32. "
@@ -171,7 +239,8 @@ def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bo
             ``"pythia-14m"`` (the Hugging Face models, or small stand-ins of the same
             architecture trained here).
         profile: sizes of the training run (default :func:`modlib.profile`); each profile
-            has its own cache entry.
+            has its own cache entry, keyed by the sizes that shape the model (a custom
+            ``Profile`` never reuses the entry of another profile of the same name).
         progress: show progress bars while training.
         retrain: train again even if a cached model exists (Hub models are not retrained).
         dtype: the parameters' dtype. Checkpoints load in float32 unless another is asked
@@ -186,6 +255,8 @@ def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bo
         TypeError: ``dtype`` is not a torch.dtype, or ``progress`` or ``retrain`` not a bool.
         OSError: the model is in the Hugging Face cache, but a cached file cannot be read (the
             message names it).
+        ValueError: also when modlib's own cache file of the model is empty, truncated,
+            damaged or foreign (the message names it; delete it or pass ``retrain=True``).
 
     Example:
         >>> pt = pretrained("mnist-cnn", profile="ci")  # doctest: +SKIP
@@ -205,25 +276,25 @@ def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bo
             return _hub_model(name, dtype)
         except Unreachable as exc:
             why = str(exc)
-    version = _LLM_RECIPE if llm else _IMAGE_RECIPE
-    path = cache_dir() / "pretrained" / f"{name}-{prof.name}-v{version}.pt"
+    key = _cache_key(name, prof)
+    path = _cache_path(key, prof.name)
     if path.exists() and not retrain:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        meta = saved["meta"]
-        model = _rebuild(name, meta)
-        model.load_state_dict(saved["state_dict"])
+        model, meta = _load_cached(path, name, key)
         if llm:
             _say_stand_in(name, why, "using the", meta.get("text"))
     else:
-        torch.manual_seed(0)  # the same baseline on every machine
+        torch.manual_seed(_SEED)  # the same baseline on every machine
         if llm:
             model, meta = _language_model(name, prof, progress, why)
         else:
             model, meta = _image_model(name, prof, progress)
         model.cpu()
-        _save_atomic({"state_dict": model.state_dict(), "meta": meta}, path)
+        meta["key"] = key
+        # atomic: another process may read or write the same entry at the same time
+        save_atomic({"state_dict": model.state_dict(), "meta": meta}, path)
     model.to(dtype).eval()
-    extra = {k: v for k, v in meta.items() if k not in ("source", "metrics", "stand_in")}
+    extra = {k: v for k, v in meta.items()
+             if k not in ("source", "metrics", "stand_in", "key")}
     if llm:
         return Pretrained(model.cpu(), name, meta["source"], meta["metrics"], True, extra,
                           ByteTokenizer(), f"tiny {LLM_MODELS[name].architecture} stand-in "

@@ -1,0 +1,150 @@
+"""The command line refuses every bad option before any training: status 2, one line on stderr."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import modlib.course.experiments as experiments
+from modlib.__main__ import main
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is here")
+ROOT_WRITES_ANYWHERE = pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                                          reason="permissions do not bind the superuser")
+
+
+def _file(tmp_path):
+    (tmp_path / "taken").write_text("not a folder")
+    return str(tmp_path / "taken")
+
+
+def _under_file(tmp_path):
+    return f"{_file(tmp_path)}/results"
+
+
+def _under_read_only(tmp_path):
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked").chmod(0o500)
+    return str(tmp_path / "locked" / "results")
+
+
+# (options after "reproduce", extra environment, --out maker or None, words of the one line)
+BAD = [
+    pytest.param(["imagenet"], {}, None, "argument experiment: invalid choice: 'imagenet'",
+                 id="experiment"),
+    pytest.param(["mnist", "--k", "0"], {}, None, "--k must be >= 1, got 0", id="k-0"),
+    pytest.param(["mnist", "--k", "-3"], {}, None, "--k must be >= 1, got -3", id="k-neg"),
+    pytest.param(["mnist", "--k", "2.5"], {}, None, "argument --k: invalid int value: '2.5'",
+                 id="k-float"),
+    pytest.param(["mnist", "--lam", "-1"], {}, None, "--lam must be a finite real >= 0, got -1.0",
+                 id="lam-neg"),
+    pytest.param(["mnist", "--lam", "nan"], {}, None, "--lam must be a finite real >= 0, got nan",
+                 id="lam-nan"),
+    pytest.param(["mnist", "--lam", "inf"], {}, None, "--lam must be a finite real >= 0, got inf",
+                 id="lam-inf"),
+    pytest.param(["mnist", "--lam=-inf"], {}, None,
+                 "--lam must be a finite real >= 0, got -inf", id="lam-neg-inf"),
+    pytest.param(["mnist", "--lam", "lots"], {}, None, "argument --lam: invalid float value",
+                 id="lam-word"),
+    pytest.param(["mnist", "--seed", "x"], {}, None, "argument --seed: invalid int value: 'x'",
+                 id="seed"),
+    pytest.param(["cifar", "--model", "paper"], {}, None, "--model paper does not apply to cifar",
+                 id="model-cifar"),
+    pytest.param(["mnist", "--model", "pythia"], {}, None,
+                 "--model pythia does not apply to mnist", id="model-mnist"),
+    pytest.param(["mnist", "--profile", "huge"], {}, None, "argument --profile: invalid choice",
+                 id="profile"),
+    pytest.param(["mnist"], {"MODLIB_PROFILE": "huge"}, None,
+                 "environment variable MODLIB_PROFILE must be one of", id="profile-env"),
+    pytest.param(["mnist", "--device", "gpu0"], {}, None,
+                 "'device' must name a torch device such as 'cpu' or 'cuda'. Got 'gpu0'.",
+                 id="device-unknown"),
+    pytest.param(["mnist", "--device", "meta"], {}, None,
+                 "'device' must be a CPU, CUDA or MPS device. Got 'meta'.", id="device-meta"),
+    pytest.param(["mnist", "--device", "cuda"], {}, None,
+                 "'device' is CUDA, but no CUDA GPU is available here.", marks=NO_CUDA,
+                 id="device-cuda"),
+    pytest.param(["mnist"], {}, _file, "'out' must be a folder. Got '{out}', an existing file.",
+                 id="out-file"),
+    pytest.param(["mnist"], {}, _under_file,
+                 "'out' must be a folder that can be created and written to. Got '{out}'",
+                 id="out-under-file"),
+    pytest.param(["mnist"], {}, _under_read_only,
+                 "'out' must be a folder that can be created and written to. Got '{out}'",
+                 marks=ROOT_WRITES_ANYWHERE, id="out-read-only"),
+]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if a set-up or a training run starts."""
+    def started(*args, **kwargs):
+        pytest.fail("work started before the arguments were checked")
+
+    monkeypatch.setattr(experiments, "fit", started)
+    monkeypatch.setattr(experiments, "_setup", started)
+
+
+@pytest.mark.parametrize("args,env,make_out,words", BAD)
+def test_bad_options_exit_2_with_one_line_before_training(args, env, make_out, words, tmp_path,
+                                                          monkeypatch, capsys, no_training):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    out = make_out(tmp_path) if make_out else str(tmp_path / "fresh")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", *args, "--out", out, "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("modlib: error: ")
+    assert words.format(out=out) in lines[0]
+    if make_out is None:  # refused before --out was touched
+        assert not (tmp_path / "fresh").exists()
+
+
+def test_good_out_is_created_and_left_empty(tmp_path, monkeypatch):
+    """--out is checked by creating it and a probe file; the probe does not stay."""
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(experiments, "_setup", stop)
+    out = tmp_path / "a" / "b"
+    with pytest.raises(Stop):
+        main(["reproduce", "mnist", "--profile", "ci", "--out", str(out), "--quiet"])
+    assert out.is_dir() and list(out.iterdir()) == []
+
+
+def test_a_probe_that_cannot_be_written_is_refused(tmp_path, monkeypatch, capsys, no_training):
+    """A folder that exists but refuses files (read-only, full) is refused up front."""
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(experiments.tempfile, "mkstemp", refuse)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "mnist", "--out", str(tmp_path), "--quiet"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        f"modlib: error: 'out' must be a folder that can be created and written to. "
+        f"Got '{tmp_path}': Permission denied.")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv,match", [
+    (["reproduce", "imagenet"], "argument experiment: invalid choice: 'imagenet'"),
+    (["reproduce", "mnist", "--k", "0"], "--k must be >= 1, got 0"),
+    (["reproduce", "mnist", "--lam", "nan"], "--lam must be a finite real >= 0, got nan"),
+    (["reproduce", "mnist", "--device", "gpu0"], "'device' must name a torch device"),
+    (["reproduce", "mnist", "--out", __file__], "an existing file"),
+])
+def test_bad_flags_exit_nonzero_with_one_line(argv, match):
+    """The same, as a separate process: exit status 2, one line on stderr, no traceback."""
+    proc = subprocess.run([sys.executable, "-m", "modlib", *argv], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and match in lines[0] and "Traceback" not in proc.stderr
