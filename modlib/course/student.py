@@ -28,6 +28,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from ..validate import check_instance
+
 __all__ = ["DISTRIBUTION", "colab_url", "install_source", "make_student_notebook",
            "make_student_notebooks", "stub_source", "sync_repository"]
 
@@ -62,6 +64,7 @@ def stub_source(source: str) -> str:
             ...  # your code here
             raise NotImplementedError
     """
+    check_instance(source, "source", str, "a str of Python code")
     tree = ast.parse(source)
     lines = source.splitlines()
     stubs = []
@@ -81,6 +84,25 @@ def stub_source(source: str) -> str:
     return "\n\n\n".join(stubs) if stubs else "# your code here"
 
 
+def _root(root: object, name: str = "root") -> Path:
+    """``root`` (a str or Path, default this checkout) as a Path to a folder with _config.yml."""
+    if root is None:
+        return _ROOT
+    check_instance(root, name, (str, Path), "a str or Path of the repository root, or None")
+    path = Path(root)
+    if not (path / "_config.yml").is_file():
+        raise ValueError(f"'{name}' must be a repository root holding _config.yml. "
+                         f"Got {str(root)!r}.")
+    return path
+
+
+def _path(value: object, name: str) -> Path:
+    """``value`` (a str or Path) as a Path."""
+    check_instance(value, name, (str, Path), "a str or Path")
+    assert isinstance(value, (str, Path))
+    return Path(value)
+
+
 def _repository(root: Path | None = None) -> tuple[str, str, str]:
     """(org, repo, branch) from ``repository`` in the book's ``_config.yml``."""
     config = yaml.safe_load(((root or _ROOT) / "_config.yml").read_text())["repository"]
@@ -98,6 +120,9 @@ def colab_url(name: str) -> str:
         >>> colab_url("00_setup").endswith("/notebooks/student/00_setup.ipynb")
         True
     """
+    check_instance(name, "name", str, "a notebook name (str)")
+    if not name or "/" in name:
+        raise ValueError(f"'name' must be a notebook name such as '00_setup'. Got {name!r}.")
     org, repo, branch = _repository()
     return (f"https://colab.research.google.com/github/{org}/{repo}/blob/{branch}"
             f"/notebooks/student/{name}.ipynb")
@@ -113,7 +138,7 @@ def install_source(root: str | Path | None = None) -> str:
         >>> install_source().startswith("git+https://github.com/")
         True
     """
-    org, repo, branch = _repository(Path(root) if root is not None else None)
+    org, repo, branch = _repository(_root(root))
     return f"git+https://github.com/{org}/{repo}@{branch}"
 
 
@@ -138,7 +163,7 @@ def sync_repository(root: str | Path | None = None) -> list[Path]:
     Returns:
         The files that changed.
     """
-    root = Path(root) if root is not None else _ROOT
+    root = _root(root)
     org, repo, branch = _repository(root)
     source = install_source(root)
     colab = f"https://colab.research.google.com/github/{org}/{repo}/blob/{branch}/"
@@ -173,7 +198,7 @@ def make_student_notebook(src: Path, dst: Path) -> None:
         src: a master notebook, e.g. ``notebooks/01_weights_as_graphs.ipynb``.
         dst: where to write the student notebook; its folder is created if needed.
     """
-    src, dst = Path(src), Path(dst)
+    src, dst = _path(src, "src"), _path(dst, "dst")
     nb = nbformat.read(src, as_version=4)
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)  # saved widget views hold outputs (images)
@@ -213,7 +238,8 @@ def make_student_notebooks(src_dir: str | Path = "notebooks",
     Raises:
         FileNotFoundError: if ``src_dir`` holds no ``NN_*.ipynb`` notebook.
     """
-    src_dir, dst_dir = _ROOT / src_dir, _ROOT / dst_dir  # an absolute path stays as it is
+    # an absolute path stays as it is
+    src_dir, dst_dir = _ROOT / _path(src_dir, "src_dir"), _ROOT / _path(dst_dir, "dst_dir")
     masters = sorted(p for p in src_dir.glob("*.ipynb") if _MASTER.match(p.name))
     if not masters:
         raise FileNotFoundError(f"no NN_*.ipynb notebook in src_dir={str(src_dir)!r}")

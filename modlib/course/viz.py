@@ -19,12 +19,53 @@ import torch
 from torch import Tensor
 
 from ..core.metrics import chance_level, clusterability
+from ..core.null import ShuffleTest
 from ..core.partition import Partition
 from ..training.train import History
+from ..validate import (
+    check_bool,
+    check_instance,
+    check_int,
+    check_mapping,
+    check_tensor,
+    describe,
+)
 
 __all__ = ["plot_weights", "plot_weight_grid", "plot_history", "plot_bipartite",
            "plot_tradeoff", "plot_null", "plot_ablation", "plot_class_bars", "plot_overlaps",
            "plot_grokking", "plot_frequencies", "glue"]
+
+
+def _check_weights(W: object, partition: object) -> Tensor:
+    """``W`` as a finite, non-empty 2-D tensor; ``partition`` a Partition or None."""
+    W = check_tensor(W, "W", ndim=2, nonempty=True)
+    if partition is not None:
+        check_instance(partition, "partition", Partition, "a modlib Partition or None")
+    bad = int((~torch.isfinite(W.detach())).sum()) if W.dtype.is_floating_point else 0
+    if bad:
+        raise ValueError(f"'W' of shape {tuple(W.shape)} has {bad} NaN/Inf entries.")
+    return W
+
+
+def _check_histories(histories: object) -> Mapping[str, History]:
+    """``histories`` as a dict {run name: History} (possibly empty)."""
+    check_mapping(histories, "histories", "{run name: History}", nonempty=False)
+    assert isinstance(histories, Mapping)
+    for name, h in histories.items():
+        check_instance(h, f"histories[{name!r}]", History, "a modlib History")
+    return histories
+
+
+def _check_classes(classes: object, n: int) -> None:
+    """``classes``: None, or a sequence of ``n`` names."""
+    if classes is None:
+        return
+    if isinstance(classes, str) or not isinstance(classes, Sequence):
+        raise TypeError(f"'classes' must be a list of class names or None. "
+                        f"Got {describe(classes)}.")
+    if len(classes) != n:
+        raise ValueError(f"'classes' must name each of the {n} classes. "
+                         f"Got {len(classes)} names.")
 
 
 def _new_ax(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> tuple[Figure, Axes]:
@@ -54,6 +95,9 @@ def plot_weights(W: Tensor, partition: Partition | None = None, *, ax: Axes | No
 
     Introduced in notebook 01.
     """
+    _check_weights(W, partition)
+    if title is not None:
+        check_instance(title, "title", str, "a str or None")
     fig, ax = _new_ax(ax)
     W = W.detach().float().cpu()
     A = (partition.to("cpu").permute(W) if partition is not None else W).abs()
@@ -88,6 +132,8 @@ def plot_weight_grid(weights: Mapping[str, Tensor], partitions: Mapping[str, Par
     Returns:
         The figure.
     """
+    check_mapping(weights, "weights", "{layer name: W}", nonempty=False)
+    check_mapping(partitions, "partitions", "{layer name: Partition}", nonempty=False)
     n = len(weights)
     if n == 0:
         raise ValueError("'weights' is empty: nothing to plot.")
@@ -115,6 +161,9 @@ def plot_history(histories: Mapping[str, History], *, metric: str = "accuracy",
 
     Introduced in notebook 03.
     """
+    _check_histories(histories)
+    check_instance(metric, "metric", str, "a str (a key of the epoch rows)")
+    check_int(k, "k", minimum=1, none_ok=True)
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     else:
@@ -153,6 +202,7 @@ def plot_bipartite(W: Tensor, partition: Partition | None = None, *, ax: Axes | 
 
     Introduced in notebook 01.
     """
+    _check_weights(W, partition)
     fig, ax = _new_ax(ax, (4, 4))
     W = W.detach().float().cpu()
     if partition is not None:
@@ -193,6 +243,7 @@ def plot_tradeoff(rows: Sequence[Mapping[str, float]], *, metric: str = "accurac
 
     Introduced in notebook 03.
     """
+    _check_rows(rows, metric)
     fig, ax = _new_ax(ax, (5, 3.6))
     for k in sorted({r["k"] for r in rows}):
         sub = sorted((r for r in rows if r["k"] == k), key=lambda r: r["lam"])
@@ -208,6 +259,23 @@ def plot_tradeoff(rows: Sequence[Mapping[str, float]], *, metric: str = "accurac
     return fig
 
 
+def _check_rows(rows: object, metric: object) -> None:
+    """``rows`` a non-empty list of dicts with k, lam, clusterability and ``metric``."""
+    check_instance(metric, "metric", str, "a str (a key of the rows)")
+    if isinstance(rows, (str, Mapping)) or not isinstance(rows, Sequence):
+        raise TypeError(f"'rows' must be a list of dicts, as modlib.sweep returns. "
+                        f"Got {type(rows).__name__}.")
+    if not rows:
+        raise ValueError("'rows' is empty: run modlib.sweep first.")
+    keys = ("k", "lam", "clusterability", metric)
+    for i, r in enumerate(rows):
+        check_instance(r, f"rows[{i}]", Mapping, "a dict, as modlib.sweep returns")
+        missing = [key for key in keys if key not in r]
+        if missing:
+            raise ValueError(f"'rows[{i}]' must hold the keys {list(keys)}. "
+                             f"Missing: {missing}.")
+
+
 def plot_null(tests: Mapping[str, Any], *, ax: Axes | None = None) -> Figure:
     """Per layer: clusterability of the spectral partition, its chance level, and the range of
     the shuffled-weights null, with the p-value above each layer.
@@ -221,6 +289,9 @@ def plot_null(tests: Mapping[str, Any], *, ax: Axes | None = None) -> Figure:
 
     Introduced in notebook 02.
     """
+    check_mapping(tests, "tests", "{layer name: ShuffleTest}")
+    for name, t in tests.items():
+        check_instance(t, f"tests[{name!r}]", ShuffleTest, "a modlib ShuffleTest")
     fig, ax = _new_ax(ax, (1.6 * len(tests) + 2, 3.6))
     x = range(len(tests))
     obs = [t.observed for t in tests.values()]
@@ -253,8 +324,12 @@ def plot_ablation(drops: Mapping[str, Tensor], *, classes: Sequence[str] | None 
 
     Introduced in notebook 04.
     """
+    check_mapping(drops, "drops", "{model name: (k, n_classes) drops}", nonempty=False)
     if not drops:
         raise ValueError("'drops' is empty: nothing to plot.")
+    for name, d in drops.items():
+        check_tensor(d, f"drops[{name!r}]", ndim=2, nonempty=True)
+        _check_classes(classes, d.shape[1])
     fig, axes = plt.subplots(1, len(drops), figsize=(4.2 * len(drops), 2.8),
                              layout="constrained", squeeze=False)
     vmax = max(float(d.abs().max()) for d in drops.values()) or 1.0
@@ -292,11 +367,18 @@ def plot_class_bars(values: Mapping[str, Sequence[float] | Tensor], *, ylabel: s
 
     Introduced in notebook 04.
     """
+    check_mapping(values, "values", "{model name: one value per class}", nonempty=False)
+    for name, v in values.items():
+        if isinstance(v, (str, Mapping)) or not hasattr(v, "__len__"):
+            raise TypeError(f"'values[{name!r}]' must be a list or tensor of one value per "
+                            f"class. Got {type(v).__name__}.")
+    check_instance(ylabel, "ylabel", str, "a str")
     lengths = {name: len(v) for name, v in values.items()}
     if not lengths or len(set(lengths.values())) != 1 or not min(lengths.values()):
         raise ValueError(f"'values' must hold at least one model, each with one value per "
                          f"class, all the same length. Got lengths {lengths}.")
     n = next(iter(lengths.values()))
+    _check_classes(classes, n)
     fig, ax = _new_ax(ax, (max(5.0, 0.55 * n + 1.5), 3.2))
     width = 0.8 / len(values)
     for i, (name, v) in enumerate(values.items()):
@@ -329,11 +411,16 @@ def plot_overlaps(overlaps: Mapping[str, Tensor], *, classes: Sequence[str] | No
 
     Introduced in notebook 04.
     """
+    check_mapping(overlaps, "overlaps", "{model name: (n, n) overlaps}", nonempty=False)
     if not overlaps:
         raise ValueError("'overlaps' is empty: nothing to plot.")
+    for name, J in overlaps.items():
+        check_tensor(J, f"overlaps[{name!r}]")
     shapes = {name: tuple(J.shape) for name, J in overlaps.items()}
     if any(len(s) != 2 or s[0] != s[1] for s in shapes.values()):
         raise ValueError(f"'overlaps' must hold square (n, n) matrices. Got shapes {shapes}.")
+    for J in overlaps.values():
+        _check_classes(classes, J.shape[0])
     fig, axes = plt.subplots(1, len(overlaps), figsize=(3.6 * len(overlaps), 3.2),
                              layout="constrained", squeeze=False)
     for ax, (name, J) in zip(axes[0], overlaps.items(), strict=True):
@@ -352,6 +439,8 @@ def glue(name: str, value: Any, *, display: bool = False) -> None:
     Uses myst-nb's ``glue`` when it is installed (the book build) and does nothing otherwise
     (e.g. in Colab), so notebooks run everywhere.
     """
+    check_instance(name, "name", str, "a str")
+    check_bool(display, "display")
     try:
         from myst_nb import glue as _glue
     except ImportError:
@@ -380,6 +469,7 @@ def plot_grokking(histories: Mapping[str, History], *, axes: Sequence[Axes] | No
         >>> len(plot_grokking({"run": h}).axes)
         2
     """
+    _check_histories(histories)
     if not histories:
         raise ValueError("'histories' is empty: pass {run name: History}.")
     if axes is None:
@@ -427,7 +517,10 @@ def plot_frequencies(spectra: Tensor, labels: Sequence[str], *, ax: Axes | None 
         >>> len(fig.axes)  # the heatmap and its colour bar
         2
     """
-    if not isinstance(spectra, Tensor) or spectra.ndim != 2 or spectra.shape[1] < 2:
+    check_tensor(spectra, "spectra")
+    if isinstance(labels, str) or not isinstance(labels, Sequence):
+        raise TypeError(f"'labels' must be a list of row names. Got {type(labels).__name__}.")
+    if spectra.ndim != 2 or spectra.shape[1] < 2:
         raise ValueError(f"'spectra' must be a tensor of shape (n_rows, n_freq) with n_freq >= 2. "
                          f"Got {getattr(spectra, 'shape', type(spectra).__name__)}.")
     if len(labels) != spectra.shape[0]:

@@ -12,24 +12,22 @@ import base64
 import functools
 import io
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from ..analysis.interp import AblationResult
+from ..analysis.lm_interp import LayerScore
 from ..core.graph import layer_matrix, weight_layers
 from ..core.metrics import clusterability
 from ..core.partition import Partition
 from ..core.spectral import spectral_cocluster
 from ..core.toy import planted_matrix
 from ..training.train import History
-from ..validate import check_int
-from .viz import plot_ablation, plot_tradeoff, plot_weights
-
-if TYPE_CHECKING:
-    from ..analysis.interp import AblationResult
-    from ..analysis.lm_interp import LayerScore
+from ..validate import check_instance, check_int, check_mapping, check_module
+from .viz import _check_histories, _check_rows, plot_ablation, plot_tradeoff, plot_weights
 
 __all__ = ["plot_planted", "planted_explorer", "tradeoff_explorer", "plot_layer_scores",
            "plot_lm_history", "plot_lm_layer", "plot_kind_ablation", "lm_layer_explorer"]
@@ -85,10 +83,9 @@ def tradeoff_explorer(rows: list[dict[str, Any]], *, metric: str = "accuracy") -
 
     Introduced in notebook 03.
     """
+    _check_rows(rows, metric)
     import ipywidgets as w
 
-    if not rows:
-        raise ValueError("'rows' is empty: run modlib.sweep first.")
     lams = sorted({r["lam"] for r in rows})
 
     def draw(lam: float) -> plt.Figure:
@@ -121,8 +118,14 @@ def plot_layer_scores(scores: Mapping[str, LayerScore], k: int, *, title: str | 
 
     Introduced in notebook 07.
     """
+    check_mapping(scores, "scores", "{layer name: LayerScore}", nonempty=False)
     if not scores:
         raise ValueError("'scores' is empty: nothing to plot.")
+    for name, sc in scores.items():
+        check_instance(sc, f"scores[{name!r}]", LayerScore, "a modlib LayerScore")
+    check_int(k, "k", minimum=1)
+    if title is not None:
+        check_instance(title, "title", str, "a str or None")
     fig, ax = plt.subplots(figsize=(min(0.9 * len(scores) + 2.5, 12), 3.4), layout="constrained")
     x = range(len(scores))
     ax.bar(x, [s.clusterability for s in scores.values()], width=0.6, color="tab:blue",
@@ -161,9 +164,11 @@ def plot_lm_history(histories: Mapping[str, History], *, k: int | None = None,
 
     Introduced in notebook 07.
     """
+    _check_histories(histories)
     if not histories:
         raise ValueError("'histories' is empty: nothing to plot.")
     check_int(window, "window", minimum=1)
+    check_int(k, "k", minimum=1, none_ok=True)
     fig, (ax_loss, ax_c) = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     for name, h in histories.items():
         loss = torch.tensor(h.column("task_loss", per="steps"), dtype=torch.float64)
@@ -204,8 +209,10 @@ def plot_lm_layer(models: Mapping[str, nn.Module], partitions: Mapping[str, Part
 
     Introduced in notebook 07.
     """
+    _check_models(models, partitions)
     if not models:
         raise ValueError("'models' is empty: nothing to plot.")
+    check_instance(layer, "layer", str, "a layer name (str)")
     if layer not in partitions:
         raise ValueError(f"'layer' must be one of {list(partitions)}. Got {layer!r}.")
     fig, axes = plt.subplots(1, len(models), figsize=(3.3 * len(models), 3.5),
@@ -219,6 +226,18 @@ def plot_lm_layer(models: Mapping[str, nn.Module], partitions: Mapping[str, Part
         ax.set_title(f"{run}\n{ax.get_title()}", fontsize=9)
     fig.suptitle(f"{layer}, rows and columns in cluster order", fontsize=10)
     return fig
+
+
+def _check_models(models: object, partitions: object) -> None:
+    """``models`` a dict {run name: nn.Module}, ``partitions`` a dict {layer name: Partition}."""
+    check_mapping(models, "models", "{run name: model}", nonempty=False)
+    assert isinstance(models, Mapping)
+    for run, model in models.items():
+        check_module(model, f"models[{run!r}]")
+    check_mapping(partitions, "partitions", "{layer name: Partition}", nonempty=False)
+    assert isinstance(partitions, Mapping)
+    for name, part in partitions.items():
+        check_instance(part, f"partitions[{name!r}]", Partition, "a modlib Partition")
 
 
 def plot_kind_ablation(results: Mapping[str, AblationResult]) -> plt.Figure:
@@ -237,8 +256,11 @@ def plot_kind_ablation(results: Mapping[str, AblationResult]) -> plt.Figure:
 
     Introduced in notebook 07.
     """
+    check_mapping(results, "results", "{model name: AblationResult}", nonempty=False)
     if not results:
         raise ValueError("'results' is empty: nothing to plot.")
+    for name, r in results.items():
+        check_instance(r, f"results[{name!r}]", AblationResult, "a modlib AblationResult")
     first = next(iter(results.values()))
     labels = [f"{kind}\n({int(n):,})" for kind, n in zip(first.labels, first.counts, strict=True)]
     fig = plot_ablation({name: r.drop.nan_to_num(0.0).float() for name, r in results.items()},
@@ -269,12 +291,15 @@ def lm_layer_explorer(models: Mapping[str, nn.Module], partitions: Mapping[str, 
 
     Introduced in notebook 07.
     """
-    import ipywidgets as w
-
+    check_mapping(partitions, "partitions", "{layer name: Partition}", nonempty=False)
+    check_mapping(models, "models", "{run name: model}", nonempty=False)
     if not partitions:
         raise ValueError("'partitions' is empty: nothing to explore.")
     if not models:
         raise ValueError("'models' is empty: nothing to explore.")
+    _check_models(models, partitions)
+    import ipywidgets as w
+
     names = list(partitions)
 
     def draw(layer: str) -> plt.Figure:

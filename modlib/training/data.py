@@ -21,6 +21,7 @@ interpretability*. See DESIGN.md ("Data and weights without internet").
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -88,7 +89,7 @@ def load_mnist(
         >>> data.train[0][0].shape, data.source  # doctest: +SKIP
         (torch.Size([1, 28, 28]), 'mnist')
     """
-    rng = _check_sizes(n_train, n_test, seed)
+    rng = _check_sizes(n_train, n_test, seed, root)
     try:
         raw, source = _torchvision_images("MNIST", root), "mnist"
     except Exception as exc:
@@ -136,7 +137,7 @@ def load_cifar10(
         >>> data.train[0][0].shape  # doctest: +SKIP
         torch.Size([3, 32, 32])
     """
-    rng = _check_sizes(n_train, n_test, seed)
+    rng = _check_sizes(n_train, n_test, seed, root)
     try:
         raw = _torchvision_images("CIFAR10", root)
     except Exception as exc:
@@ -244,13 +245,22 @@ def load(name: str, **kwargs: Any) -> DataSplits | TextData:
         "mnist": load_mnist, "cifar10": load_cifar10,
         "modular_addition": modular_addition, "text": load_text,
     }
+    known = list(inspect.signature(loader[name]).parameters)
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        raise TypeError(f"'{unknown[0]}' is not an argument of {loader[name].__name__} (for "
+                        f"name={name!r}); it takes {', '.join(known)}.")
     return loader[name](**kwargs)
 
 
 # --- validation --------------------------------------------------------------------------------
 
 
-def _check_sizes(n_train: object, n_test: object, seed: object) -> np.random.Generator:
+def _check_sizes(n_train: object, n_test: object, seed: object,
+                 root: object = None) -> np.random.Generator:
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"'root' must be a folder (str or os.PathLike) or None. "
+                        f"Got {describe(root)}.")
     check_int(n_train, "n_train", minimum=1, none_ok=True)
     check_int(n_test, "n_test", minimum=1, none_ok=True)
     return np.random.default_rng(check_int(seed, "seed", minimum=0))

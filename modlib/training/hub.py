@@ -20,13 +20,16 @@ from typing import Any
 
 import torch
 
+from ..validate import check_callable, describe
 from .profiles import LLM_MODELS
-from .sources import Unreachable, cannot_reach, caused_by, reachable, reason
+from .sources import Unreachable, _check_str, cannot_reach, caused_by, reachable, reason
 
 __all__ = ["WIKITEXT", "display_name", "from_hub", "hub_id", "hub_unavailable", "load_causal_lm",
            "load_tokenizer", "load_wikitext", "unreadable"]
 
 WIKITEXT = ("Salesforce/wikitext", "wikitext-2-raw-v1")  # the Hub dataset and its config
+_REPO = "a Hugging Face Hub id such as 'gpt2' (a str)"
+_MODEL_NAME = "a model name or Hugging Face Hub id such as 'pythia-70m' (a str)"
 _BY_HUB_ID = {model.hub_id: model for model in LLM_MODELS.values()}
 
 
@@ -38,6 +41,7 @@ def hub_id(name: str) -> str:
         >>> hub_id("pythia-70m"), hub_id("gpt2"), hub_id("EleutherAI/pythia-160m")
         ('EleutherAI/pythia-70m', 'gpt2', 'EleutherAI/pythia-160m')
     """
+    _check_str(name, "name", _MODEL_NAME)
     return LLM_MODELS[name].hub_id if name in LLM_MODELS else name
 
 
@@ -48,6 +52,7 @@ def display_name(repo: str) -> str:
         >>> display_name("EleutherAI/pythia-70m"), display_name("org/other-model")
         ('Pythia-70m', 'org/other-model')
     """
+    _check_str(repo, "repo", _REPO)
     return _BY_HUB_ID[repo].display if repo in _BY_HUB_ID else repo
 
 
@@ -94,6 +99,8 @@ def from_hub(repo: str, load: Callable[..., Any]) -> Any:
         >>> from_hub("gpt2", load).n_layer  # doctest: +SKIP
         12
     """
+    _check_str(repo, "repo", _REPO)
+    check_callable(load, "load")
     from huggingface_hub import constants
 
     try:
@@ -131,6 +138,7 @@ def load_tokenizer(repo: str) -> Any:
         >>> len(load_tokenizer("gpt2"))  # doctest: +SKIP
         50257
     """
+    _check_str(repo, "repo", _REPO)
     try:
         from transformers import AutoTokenizer  # imported here: optional ([llm] extra)
     except ImportError:
@@ -160,6 +168,12 @@ def load_causal_lm(repo: str, dtype: torch.dtype) -> tuple[Any, Any]:
         >>> next(model.parameters()).dtype, len(tok)  # doctest: +SKIP
         (torch.float32, 50257)
     """
+    _check_str(repo, "repo", _REPO)
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"'dtype' must be a torch.dtype such as torch.float32. "
+                        f"Got {describe(dtype)}.")
+    if not dtype.is_floating_point:
+        raise ValueError(f"'dtype' must be a floating-point torch.dtype. Got {dtype}.")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {_dtype_kwarg(): dtype}
@@ -222,6 +236,9 @@ def unreadable(folder: Path | None, what: str) -> OSError | None:
         >>> unreadable(None, "gpt2") is None
         True
     """
+    if folder is not None and not isinstance(folder, Path):
+        raise TypeError(f"'folder' must be a pathlib.Path or None. Got {describe(folder)}.")
+    _check_str(what, "what")
     for path in sorted(folder.rglob("*")) if folder is not None and folder.is_dir() else []:
         try:
             _read(path)

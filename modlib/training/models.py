@@ -58,6 +58,7 @@ class MnistCNN(nn.Module):
 
     def forward(self, X: Tensor) -> Tensor:
         """X: (B, 1, 28, 28) → logits (B, n_classes)."""
+        _check_images(X, (1, 28, 28))
         h = self.pool(self.act(self.conv1(X)))  # (B, w, 14, 14)
         h = self.pool(self.act(self.conv2(h)))  # (B, 2w, 7, 7)
         h = self.act(self.fc1(h.flatten(1)))  # (B, 8w)
@@ -92,6 +93,12 @@ class PaperMLP(nn.Module):
 
     def forward(self, X: Tensor) -> Tensor:
         """X: (B, 1, 28, 28) or (B, 784) → logits (B, n_classes)."""
+        if not isinstance(X, Tensor) or not X.is_floating_point():
+            raise TypeError(f"'X' must be a floating-point tensor (B, 1, 28, 28) or (B, 784). "
+                            f"Got {describe(X)}.")
+        if X.ndim < 2 or len(X) == 0 or X[0].numel() != 784:
+            raise ValueError(f"'X' must have shape (B, 1, 28, 28) or (B, 784) with B >= 1. "
+                             f"Got {tuple(X.shape)}.")
         h = self.act(self.fc1(X.flatten(1)))
         h = self.act(self.fc2(h))
         return self.fc4(self.act(self.fc3(h)))
@@ -126,9 +133,19 @@ class PaperCifarCNN(nn.Module):
 
     def forward(self, X: Tensor) -> Tensor:
         """X: (B, 3, 32, 32) → logits (B, n_classes)."""
+        _check_images(X, (3, 32, 32))
         h = self.pool(self.act(self.conv(X))).flatten(1)  # (B, 4096)
         h = self.act(self.fc2(self.act(self.fc1(h))))
         return self.fc4(self.act(self.fc3(h)))
+
+
+def _check_images(X: object, item: tuple[int, int, int]) -> None:
+    """Refuse a batch that is not a floating-point tensor (B, *item) with B >= 1."""
+    shape = "(B, " + ", ".join(map(str, item)) + ")"
+    if not isinstance(X, Tensor) or not X.is_floating_point():
+        raise TypeError(f"'X' must be a floating-point tensor {shape}. Got {describe(X)}.")
+    if X.ndim != 4 or tuple(X.shape[1:]) != item or len(X) == 0:
+        raise ValueError(f"'X' must have shape {shape} with B >= 1. Got {tuple(X.shape)}.")
 
 
 def _check_heads(width_name: str, width: int, n_heads: int) -> None:

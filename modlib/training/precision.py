@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 
 import torch
 
-from ..validate import check_choice
+from ..validate import check_choice, check_instance, check_int, describe
 
 __all__ = ["Plan", "Precision", "amp_plan", "autocast", "grad_scaler"]
 
@@ -59,14 +59,14 @@ def amp_plan(device: str | torch.device, precision: Precision = "auto", *,
     Introduced in notebook 07.
     """
     check_choice(precision, "precision", get_args(Precision))
-    device = torch.device(device)
+    device = _check_device(device)
     if device.type != "cuda":
         return "fp32" if precision == "auto" else precision
     if precision in ("fp16", "fp32"):
         return precision
     if capability is None:
         capability = torch.cuda.get_device_capability(device)
-    capability = tuple(capability)
+    capability = _check_capability(capability)
     if capability >= _NATIVE_BF16:
         return "bf16"
     if precision == "bf16":
@@ -91,6 +91,7 @@ def autocast(device: torch.device, plan: Plan) -> contextlib.AbstractContextMana
         ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
         torch.bfloat16
     """
+    _check_plan(device, plan)
     if plan == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if plan == "bf16" else torch.float16)
@@ -110,8 +111,43 @@ def grad_scaler(device: torch.device, plan: Plan) -> Any:
         >>> grad_scaler(torch.device("cpu"), "bf16") is None
         True
     """
+    _check_plan(device, plan)
     if plan != "fp16":
         return None
     if hasattr(torch.amp, "GradScaler"):  # torch >= 2.3, CUDA and CPU
         return torch.amp.GradScaler(device.type)
     return torch.cuda.amp.GradScaler()
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+def _check_device(device: object) -> torch.device:
+    """``device`` as a torch.device: a torch.device, or a device string such as ``"cuda"``."""
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        raise TypeError(f"'device' must be a torch.device or a str such as 'cpu' or 'cuda'. "
+                        f"Got {describe(device)}.")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"'device' must name a device such as 'cpu', 'cuda' or 'cuda:1'. "
+                         f"Got {device!r}.") from None
+
+
+def _check_capability(capability: object) -> tuple[int, int]:
+    if isinstance(capability, (str, bytes)) or not hasattr(capability, "__iter__"):
+        raise TypeError(f"'capability' must be a pair (major, minor) of ints or None. "
+                        f"Got {describe(capability)}.")
+    pair = tuple(capability)
+    if len(pair) != 2:
+        raise ValueError(f"'capability' must be a pair (major, minor) of ints or None. "
+                         f"Got {pair!r}.")
+    return (check_int(pair[0], "capability[0]", minimum=0),
+            check_int(pair[1], "capability[1]", minimum=0))
+
+
+def _check_plan(device: object, plan: object) -> None:
+    check_instance(device, "device", torch.device, "a torch.device")
+    check_choice(plan, "plan", get_args(Plan))

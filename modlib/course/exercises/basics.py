@@ -12,6 +12,7 @@ from torch import Tensor
 from ...core.metrics import chance_level, clusterability
 from ...core.partition import contiguous_partition
 from ...core.spectral import normalized_matrix, spectral_cocluster
+from ...validate import check_int
 from ._core import _N_CASES, _check, _random_partitions
 
 __all__ = ["check_clusterability", "check_cluster_order", "check_permute", "check_chance_level",
@@ -21,6 +22,7 @@ __all__ = ["check_clusterability", "check_cluster_order", "check_permute", "chec
 
 def check_clusterability(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(W, rows, cols)`` → the share of W² inside the clusters (notebook 01)."""
+    check_int(seed, "seed")
     cases = (((W, p.rows, p.cols), clusterability(W, p)) for W, p in _random_partitions(seed))
     return _check("clusterability", fn, cases)
 
@@ -28,6 +30,7 @@ def check_clusterability(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: i
 def check_cluster_order(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(labels)`` → the permutation that sorts neurons by cluster, keeping the
     original order inside each cluster (a stable sort; notebook 00)."""
+    check_int(seed, "seed")
     cases = (((p.rows,), p.order()[0]) for _, p in _random_partitions(seed))
     return _check("cluster_order", fn, cases, atol=0)
 
@@ -35,18 +38,21 @@ def check_cluster_order(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
 def check_permute(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(W, rows, cols)`` → W with rows and columns sorted by cluster, so that the
     clusters become diagonal blocks (notebook 00)."""
+    check_int(seed, "seed")
     cases = (((W, p.rows, p.cols), p.permute(W)) for W, p in _random_partitions(seed))
     return _check("permute", fn, cases, atol=0)
 
 
 def check_chance_level(fn: Callable[[Tensor, Tensor, int], Any], *, seed: int = 0) -> bool:
     """Check ``fn(rows, cols, k)`` → sum over clusters of p_c q_c (notebook 01)."""
+    check_int(seed, "seed")
     cases = (((p.rows, p.cols, p.k), chance_level(p)) for _, p in _random_partitions(seed))
     return _check("chance_level", fn, cases)
 
 
 def check_normalized_matrix(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(W)`` → D_r^-1/2 |W| D_c^-1/2 with 0 for dead neurons (notebook 01)."""
+    check_int(seed, "seed")
     cases = (((W,), normalized_matrix(W)[0]) for W, _ in _random_partitions(seed))
     return _check("normalized_matrix", fn, cases)
 
@@ -54,6 +60,7 @@ def check_normalized_matrix(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bo
 def check_block_mask(fn: Callable[[int, int, int], Any], *, seed: int = 0) -> bool:
     """Check ``fn(n_out, n_in, k)`` → the (n_out, n_in) bool mask of k contiguous equal blocks
     (notebook 03)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], Tensor]]:
@@ -68,6 +75,7 @@ def check_block_mask(fn: Callable[[int, int, int], Any], *, seed: int = 0) -> bo
 def check_loss_value(fn: Callable[[list[Tensor], list[Tensor]], Any], *, seed: int = 0) -> bool:
     """Check ``fn(weights, masks)`` → 1 − mean over layers of the share of W² inside each mask
     (notebook 03)."""
+    check_int(seed, "seed")
     def cases() -> Iterator[tuple[tuple[Any, ...], Tensor]]:
         parts = list(_random_partitions(seed))
         for i in range(0, len(parts) - 2, 3):
@@ -83,6 +91,7 @@ def check_loss_value(fn: Callable[[list[Tensor], list[Tensor]], Any], *, seed: i
 def check_p_value(fn: Callable[[float, list[float]], Any], *, seed: int = 0) -> bool:
     """Check ``fn(observed, null)`` → the empirical p-value (1 + #{null ≥ observed}) /
     (1 + len(null)) (notebook 02)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], float]]:
@@ -97,6 +106,7 @@ def check_p_value(fn: Callable[[float, list[float]], Any], *, seed: int = 0) -> 
 def check_spectral_gap(fn: Callable[[Tensor, int], Any], *, seed: int = 0) -> bool:
     """Check ``fn(W, k)`` → the clusterability of ``modlib.spectral_cocluster(W, k)`` minus
     the chance level of that same partition (notebook 02)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], Tensor]]:

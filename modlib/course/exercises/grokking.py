@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ...analysis.fourier import fourier_basis, frequency_norms, table_frequencies
+from ...validate import check_int
 from ._core import _N_CASES, _check
 
 __all__ = ["check_fourier_basis", "check_frequency_norms", "check_dominant_frequency"]
@@ -58,6 +59,7 @@ def _planted_table(g: torch.Generator) -> tuple[Tensor, int]:
 def check_fourier_basis(fn: Callable[[int], Any], *, seed: int = 0) -> bool:
     """Check ``fn(p)`` → the (p, p) orthonormal real Fourier basis of Z_p, one basis vector per
     row: the constant, then cos and sin of each frequency 1..(p − 1)/2 (notebook 06)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], Tensor]]:
@@ -70,6 +72,7 @@ def check_fourier_basis(fn: Callable[[int], Any], *, seed: int = 0) -> bool:
 def check_frequency_norms(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(W)`` → for ``W: (p, d)`` (each column a function of the residue), the norm of
     its Fourier coefficients per frequency 0..(p − 1)/2: ``((p − 1) // 2 + 1,)`` (notebook 06)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], Tensor]]:
@@ -89,6 +92,7 @@ def check_dominant_frequency(fn: Callable[[Tensor], Any], *, seed: int = 0) -> b
     """Check ``fn(table)`` → the frequency f in 1..(p − 1)/2 that carries the most energy of a
     (p, p) table over (a, b), owning the 2-D Fourier components whose a- and b-frequencies are
     each 0 or f (notebook 06)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], int]]:

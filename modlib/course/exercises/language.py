@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ...analysis.lm_interp import KINDS, loss_by_kind, perplexity, token_kind
 from ...core.graph import layer_matrix
+from ...validate import check_int
 from ._core import _N_CASES, _check, _describe
 
 __all__ = ["check_weight_graph", "check_perplexity", "check_token_kind", "check_loss_by_kind"]
@@ -19,6 +20,7 @@ __all__ = ["check_weight_graph", "check_perplexity", "check_token_kind", "check_
 def check_weight_graph(fn: Callable[[nn.Module], Any], *, seed: int = 0) -> bool:
     """Check ``fn(layer)`` → the (n_out, n_in) weight matrix of an ``nn.Linear`` or of GPT-2's
     ``Conv1D``, which stores its weight transposed, (n_in, n_out) (notebook 07)."""
+    check_int(seed, "seed")
     from transformers.pytorch_utils import Conv1D  # an optional dependency ([llm])
 
     g = torch.Generator().manual_seed(seed)
@@ -39,6 +41,7 @@ def check_weight_graph(fn: Callable[[nn.Module], Any], *, seed: int = 0) -> bool
 def check_perplexity(fn: Callable[[Tensor, Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(logits, targets)`` → exp(mean next-token cross-entropy), for logits
     (B, T, vocab) and targets (B, T) (notebook 07)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], Tensor]]:
@@ -67,6 +70,7 @@ def check_token_kind(fn: Callable[[str], Any], *, seed: int = 0) -> bool:
     """Check ``fn(text)`` → the kind of a token from its first non-whitespace character:
     'letter', 'digit', 'punct' (``string.punctuation``) or 'other'; 'space' for whitespace
     only, 'other' for '' (notebook 07)."""
+    check_int(seed, "seed")
     if not callable(fn):
         print(f"✗ token_kind: expected a function, got {type(fn).__name__}.")
         return False
@@ -94,6 +98,7 @@ def check_token_kind(fn: Callable[[str], Any], *, seed: int = 0) -> bool:
 def check_loss_by_kind(fn: Callable[[Tensor, Tensor, int], Any], *, seed: int = 0) -> bool:
     """Check ``fn(losses, kinds, n_kinds)`` → the (n_kinds,) mean loss over the tokens of each
     kind, for losses and kinds of shape (B, T) in which every kind occurs (notebook 07)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], Tensor]]:

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from ...analysis.interp import class_accuracy, specialization
 from ...analysis.patching import inside_share, jaccard
 from ...core.graph import layer_matrix
+from ...validate import check_int
 from ._core import _N_CASES, _check, _random_partitions
 
 __all__ = ["check_specialization", "check_jaccard", "check_inside_share", "check_conv_matrix",
@@ -21,6 +22,7 @@ __all__ = ["check_specialization", "check_jaccard", "check_inside_share", "check
 def check_specialization(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(drop)`` → the specialization score of a (k, n_classes) drop matrix, as
     :func:`modlib.analysis.interp.specialization` with ``min_drop=0.05`` (notebook 04)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], float]]:
@@ -41,6 +43,7 @@ def check_specialization(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
 def check_jaccard(fn: Callable[[Tensor, Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(a, b)`` → shared True entries of two bool masks over entries True in either;
     1.0 when both are empty (notebook 04)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], float]]:
@@ -58,6 +61,7 @@ def check_jaccard(fn: Callable[[Tensor, Tensor], Any], *, seed: int = 0) -> bool
 def check_inside_share(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(mask, rows, cols)`` → the share of a circuit's edges (True in the (n_out, n_in)
     bool ``mask``) whose output and input neuron are in the same cluster (notebook 04)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], float]]:
@@ -73,6 +77,7 @@ def check_conv_matrix(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(weight)`` → the (C_out, C_in) weight graph of a conv kernel
     (C_out, C_in, kh, kw): the L2 norm of each kernel slice, as :func:`modlib.layer_matrix`
     (notebook 05)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], Tensor]]:
@@ -102,6 +107,7 @@ def check_class_accuracy(fn: Callable[[Tensor, Tensor, int], Any], *, seed: int 
     """Check ``fn(logits, y, n_classes)`` → the (n_classes,) accuracy on each class, from
     (N, n_classes) logits and (N,) labels, as :func:`modlib.analysis.interp.class_accuracy`
     (notebook 05)."""
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
     def cases() -> Iterator[tuple[tuple[Any, ...], Tensor]]:
