@@ -248,7 +248,7 @@ class ModAddTransformer(nn.Module):
 
         Raises:
             TypeError: tokens that are not an integer tensor.
-            ValueError: tokens not of shape (B, n_ctx).
+            ValueError: tokens not of shape (B, n_ctx), or ids outside ``[0, p]``.
         """
         if not isinstance(tokens, Tensor) or tokens.dtype.is_floating_point \
                 or tokens.dtype == torch.bool:
@@ -256,6 +256,9 @@ class ModAddTransformer(nn.Module):
         if tokens.ndim != 2 or tokens.shape[1] != self.n_ctx:
             raise ValueError(f"'tokens' must have shape (B, {self.n_ctx}). "
                              f"Got {tuple(tokens.shape)}.")
+        if tokens.numel() and not 0 <= int(tokens.min()) <= int(tokens.max()) <= self.p:
+            raise ValueError(f"'tokens' must be ids in [0, {self.p}] (p = {self.p} is '='). "
+                             f"Got values in [{int(tokens.min())}, {int(tokens.max())}].")
         x = self.embed(tokens) + self.pos.weight  # (B, T, d_model) + (T, d_model)
         x = x + self.attn(x)  # (B, T, d_model)
         x = x + self.mlp(x)  # (B, T, d_model)
@@ -296,7 +299,8 @@ def tiny_gpt2(vocab_size: int, *, n_layer: int = 2, n_head: int = 4, n_embd: int
         A ``transformers.GPT2LMHeadModel`` in training mode.
 
     Raises:
-        ImportError: transformers is not installed (``pip install "modlib[llm]"``).
+        ImportError: transformers is not installed
+            (``pip install "modular-training-course[llm]"``).
         TypeError: a size that is not an int.
         ValueError: a size < 1, or ``n_embd`` not a multiple of ``n_head``.
 

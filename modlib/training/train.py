@@ -451,13 +451,19 @@ def is_main_process() -> bool:
 def _accelerator(given: Any) -> Any:
     """The Accelerator to train with: the one given, a new one when several processes were
     launched, else None (a plain single-device loop)."""
-    if given is not None or world_size() == 1:
+    if given is not None:
+        missing = [m for m in ("prepare", "backward") if not hasattr(given, m)]
+        if missing:
+            raise TypeError(f"'accelerator' must be an accelerate.Accelerator or None. Got "
+                            f"{describe(given)}, which has no {', '.join(missing)}.")
         return given
+    if world_size() == 1:
+        return None
     try:
         from accelerate import Accelerator
     except ImportError:  # launched with several processes, but the [llm] extra is missing
         raise ImportError("Training in several processes needs Hugging Face Accelerate: "
-                          "pip install 'modlib[llm]'.") from None
+                          "pip install 'modular-training-course[llm]'.") from None
     return Accelerator(cpu=not torch.cuda.is_available())
 
 
