@@ -66,6 +66,7 @@ from modlib.course.widgets import (  # noqa: E402
     tradeoff_explorer,
 )
 from modlib.training.train import History  # noqa: E402
+from tests.badinput import assert_every_name_has_a_row, assert_refused, row_ids  # noqa: E402
 
 MODULES = (viz, widgets, student, exercises)
 
@@ -330,26 +331,15 @@ CASES = [
 ]
 
 
-def _ids() -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for name, *_ in CASES:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(f"{name}-{seen[name]}")
-    return out
-
-
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield
     plt.close("all")
 
 
-@pytest.mark.parametrize("name, call, error, match", CASES, ids=_ids())
+@pytest.mark.parametrize("name, call, error, match", CASES, ids=row_ids(CASES))
 def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, match):
-    with pytest.raises(error, match=match) as info:
-        call()
-    assert type(info.value) is error  # not a subclass raised from deeper down
+    assert_refused(call, error, match)
 
 
 @pytest.mark.parametrize("name", exercises.__all__)
@@ -363,12 +353,7 @@ def test_checkers_report_a_non_function_without_raising(name, capsys):
 
 def test_every_public_name_has_a_bad_input_row():
     """A public name (in an ``__all__``) without a row here, and not allow-listed, fails."""
-    names = public_names()
-    covered = {name for name, *_ in CASES}
-    missing = sorted(names - covered - ALLOWED_WITHOUT_ROW)
-    assert not missing, f"public names without a bad-input row in CASES: {missing}"
-    stale = sorted((covered | ALLOWED_WITHOUT_ROW) - names)
-    assert not stale, f"rows or allow-list entries for names that are not public: {stale}"
+    assert_every_name_has_a_row(CASES, public_names(), ALLOWED_WITHOUT_ROW)
 
 
 def test_allow_list_holds_only_constants_and_functions_without_arguments():

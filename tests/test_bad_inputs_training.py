@@ -73,6 +73,7 @@ from modlib.training.sources import (
 from modlib.training.train import History, TrainConfig, evaluate, fit, load_checkpoint, world_size
 from modlib.training.vision import imagenet_resnet18
 from modlib.training.zoo import pretrained
+from tests.badinput import assert_every_name_has_a_row, assert_refused, row_ids
 
 # Public names that take no argument to check.
 ALLOWED_WITHOUT_ROW = {
@@ -509,30 +510,14 @@ CASES = [
 ]
 
 
-def _ids() -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for name, *_ in CASES:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(f"{name}-{seen[name]}")
-    return out
-
-
-@pytest.mark.parametrize("name, call, error, match", CASES, ids=_ids())
+@pytest.mark.parametrize("name, call, error, match", CASES, ids=row_ids(CASES))
 def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, match):
-    with pytest.raises(error, match=match) as info:
-        call()
-    assert type(info.value) is error  # not a subclass raised from deeper down
+    assert_refused(call, error, match)
 
 
 def test_every_public_name_has_a_bad_input_row():
     """A public name (in an ``__all__``) without a row here, and not allow-listed, fails."""
-    names = public_names()
-    covered = {name for name, *_ in CASES}
-    missing = sorted(names - covered - ALLOWED_WITHOUT_ROW)
-    assert not missing, f"public names without a bad-input row in CASES: {missing}"
-    stale = sorted((covered | ALLOWED_WITHOUT_ROW) - names)
-    assert not stale, f"rows or allow-list entries for names that are not public: {stale}"
+    assert_every_name_has_a_row(CASES, public_names(), ALLOWED_WITHOUT_ROW)
 
 
 def test_allow_list_holds_only_types_aliases_constants_and_argumentless_functions():
