@@ -301,16 +301,17 @@ KILLED_WRITER = textwrap.dedent("""
 """)
 
 
-def _wait_for(condition, what, proc=None, limit_s=300.0):
-    """Poll until ``condition()``; fail (not hang) if it never comes or the writer dies."""
-    deadline = time.monotonic() + limit_s
-    while not condition():
+def _wait_for(condition, what, proc=None, polls=30_000):
+    """Poll until ``condition()``, every 10 ms; fail (not hang) if it has not come after
+    ``polls`` polls or the writer dies."""
+    for _ in range(polls):
+        if condition():
+            return
         if proc is not None and proc.poll() is not None:
             pytest.fail(f"the writer exited ({proc.returncode}) before {what}: "
                         f"{proc.stderr.read().decode()[-2000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
         time.sleep(0.01)
+    pytest.fail(f"gave up waiting for {what}")
 
 
 def _env(**extra):
@@ -471,9 +472,10 @@ SHARED_CACHE_USER = textwrap.dedent("""
 
     ready = Path(sys.argv[1])
     (ready / f"ready-{sys.argv[3]}").touch()
-    deadline = time.monotonic() + 300
-    while len(list(ready.glob("ready-*"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)  # both processes start on the cache together
+    for _ in range(30_000):  # both processes start on the cache together (at most ~300 s)
+        if len(list(ready.glob("ready-*"))) == 2:
+            break
+        time.sleep(0.01)
     zoo._image_model = _fake_image_model
     for i in range(10):  # write, read, write ... the same entry as the other process
         pt = modlib.pretrained("mnist-cnn", profile="ci", progress=False, retrain=i % 2 == 0)
