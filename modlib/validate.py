@@ -338,23 +338,32 @@ def check_callable(value: T, name: str) -> T:
     return value
 
 
-def check_mapping(value: object, name: str, what: str, *, nonempty: bool = True
+def check_mapping(value: object, name: str, what: str, *, nonempty: bool = True,
+                  values: type | tuple[type, ...] | None = None, values_what: str = ""
                   ) -> Mapping[Any, Any]:
     """``value`` if it is a dict (any ``Mapping``), non-empty unless ``nonempty`` is False.
 
-    ``what`` describes its entries, e.g. ``"{layer name: Partition}"``.
+    ``what`` describes its entries, e.g. ``"{layer name: Partition}"``. With ``values``, every
+    entry must be an instance of it (``values_what`` in words), checked as ``name[key]``.
 
     Example:
         >>> check_mapping({}, "partitions", "{layer name: Partition}")
         Traceback (most recent call last):
         ...
         ValueError: 'partitions' must be a non-empty dict {layer name: Partition}. Got dict {}.
+        >>> check_mapping({"a": 1}, "runs", "{name: str}", values=str, values_what="a str")
+        Traceback (most recent call last):
+        ...
+        TypeError: 'runs['a']' must be a str. Got int 1.
     """
     adj = "non-empty " if nonempty else ""
     if not isinstance(value, Mapping):
         raise TypeError(f"'{name}' must be a {adj}dict {what}. Got {describe(value)}.")
     if nonempty and not value:
         raise ValueError(f"'{name}' must be a {adj}dict {what}. Got {describe(value)}.")
+    if values is not None:
+        for key, entry in value.items():
+            check_instance(entry, f"{name}[{key!r}]", values, values_what)
     return value
 
 

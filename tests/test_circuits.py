@@ -21,28 +21,13 @@ from modlib.analysis.circuits import (
     prune_circuit,
 )
 from modlib.analysis.patching import circuit, circuit_size, jaccard
-
-
-class _ConvNet(nn.Module):
-    """A conv, an in-place change of its output, one ReLU shared before and after the fc layers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(1, 3, 3, padding=1)
-        self.act = nn.ReLU()
-        self.fc1 = nn.Linear(3 * 4 * 4, 12)
-        self.fc2 = nn.Linear(12, 3)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        h = self.act(self.conv(X))
-        h.mul_(2.0)  # in place, on what act returned: a replayed output must survive this
-        return self.fc2(self.act(self.fc1(h.flatten(1))))
+from tests.nets import ConvNet
 
 
 @pytest.fixture
-def convnet() -> tuple[_ConvNet, torch.Tensor, torch.Tensor]:
+def convnet() -> tuple[ConvNet, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
-    model = _ConvNet().eval()
+    model = ConvNet().eval()
     X = torch.randn(24, 1, 4, 4)
     with torch.no_grad():
         y = model(X).argmax(1)  # labels the model gets right: a positive margin

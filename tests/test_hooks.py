@@ -18,6 +18,7 @@ from modlib.hooks import (
     replace_forward,
     zero_outputs,
 )
+from tests.nets import ConvNet, CountingConv, Twice
 
 
 def _n_hooks(model: nn.Module) -> int:
@@ -29,34 +30,10 @@ def _mlp() -> nn.Sequential:
     return nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
 
 
-class _CountingConv(nn.Conv2d):
-    calls = 0
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        type(self).calls += 1
-        return super().forward(X)
-
-
-class _ConvNet(nn.Module):
-    """A conv, an in-place change of its output, one ReLU shared before and after the fc layers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = _CountingConv(1, 3, 3, padding=1)
-        self.act = nn.ReLU()
-        self.fc1 = nn.Linear(3 * 4 * 4, 12)
-        self.fc2 = nn.Linear(12, 3)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        h = self.act(self.conv(X))
-        h.mul_(2.0)  # in place, on what act returned: a replayed output must survive this
-        return self.fc2(self.act(self.fc1(h.flatten(1))))
-
-
 @pytest.fixture
-def convnet() -> tuple[_ConvNet, torch.Tensor]:
+def convnet() -> tuple[ConvNet, torch.Tensor]:
     torch.manual_seed(0)
-    return _ConvNet().eval(), torch.randn(24, 1, 4, 4)
+    return ConvNet(CountingConv).eval(), torch.randn(24, 1, 4, 4)
 
 
 # --- eval_mode and forward_hooks ---------------------------------------------------------------
@@ -143,22 +120,13 @@ def test_capture_returns_every_call_with_its_input_and_output():
     assert _n_hooks(model) == 0
 
 
-class _Twice(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(2, 2)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.relu(self.fc(X)))
-
-
 def test_capture_once_gives_the_layers_input_and_refuses_a_shared_layer():
     model = _mlp()
     X = torch.randn(6, 3)
     out, calls = capture_once(model, {"2": model[2]}, X)
     torch.testing.assert_close(calls["2"][0], torch.relu(model[0](X)))
     assert torch.equal(calls["2"][1], out) and out.shape == (6, 2)
-    twice = _Twice()
+    twice = Twice()
     with pytest.raises(ValueError, match=r"Layer 'fc' ran 2 times in one forward pass"):
         capture_once(twice, {"fc": twice.fc}, torch.zeros(1, 2))
     assert _n_hooks(twice) == 0
@@ -264,17 +232,17 @@ def test_replay_gives_the_same_forward_and_is_undone(convnet):
     with torch.no_grad():
         want = model(X)
         with frozen_prefix(model, [model.fc1], X):
-            _CountingConv.calls = 0
+            CountingConv.calls = 0
             for _ in range(3):  # the in-place mul_ would double a stored output each time
                 assert torch.equal(model(X), want)
-            assert _CountingConv.calls == 0
+            assert CountingConv.calls == 0
             model.fc1.weight.mul_(0.5)  # a change from the cut on is seen
             assert not torch.allclose(model(X), want)
             model.fc1.weight.mul_(2.0)
         assert all("forward" not in vars(m) for m in model.modules())
         assert _n_hooks(model) == 0
-        _CountingConv.calls = 0
-        assert torch.equal(model(X), want) and _CountingConv.calls == 1
+        CountingConv.calls = 0
+        assert torch.equal(model(X), want) and CountingConv.calls == 1
 
 
 def test_replay_computes_the_later_calls_of_a_shared_module(convnet):

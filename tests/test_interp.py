@@ -22,6 +22,7 @@ from modlib.analysis.interp import (
     specialization_summary,
 )
 from modlib.core.partition import Partition
+from tests.nets import Twice
 
 H = 8  # hidden neurons per module
 
@@ -226,19 +227,10 @@ def test_chunked_pass_is_close_to_exact():
     assert coarse >= min(sizes)
 
 
-class _Twice(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(2, 2)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.relu(self.fc(X)))
-
-
 def test_shared_layer_is_refused():
     X, y = torch.randn(4, 2), torch.zeros(4, dtype=torch.long)
     with pytest.raises(ValueError, match=r"Layer 'fc' ran 2 times in one forward pass"):
-        effective_circuit_size(_Twice(), X, y)
+        effective_circuit_size(Twice(), X, y)
 
 
 def test_ablate_refuses_a_layer_without_weights(net):

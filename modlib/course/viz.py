@@ -49,11 +49,8 @@ def _check_weights(W: object, partition: object) -> Tensor:
 
 def _check_histories(histories: object) -> Mapping[str, History]:
     """``histories`` as a dict {run name: History} (possibly empty)."""
-    check_mapping(histories, "histories", "{run name: History}", nonempty=False)
-    assert isinstance(histories, Mapping)
-    for name, h in histories.items():
-        check_instance(h, f"histories[{name!r}]", History, "a modlib History")
-    return histories
+    return check_mapping(histories, "histories", "{run name: History}", nonempty=False,
+                         values=History, values_what="a modlib History")
 
 
 def _check_classes(classes: object, n: int) -> None:
@@ -289,9 +286,8 @@ def plot_null(tests: Mapping[str, Any], *, ax: Axes | None = None) -> Figure:
 
     Introduced in notebook 02.
     """
-    check_mapping(tests, "tests", "{layer name: ShuffleTest}")
-    for name, t in tests.items():
-        check_instance(t, f"tests[{name!r}]", ShuffleTest, "a modlib ShuffleTest")
+    check_mapping(tests, "tests", "{layer name: ShuffleTest}", values=ShuffleTest,
+                  values_what="a modlib ShuffleTest")
     fig, ax = _new_ax(ax, (1.6 * len(tests) + 2, 3.6))
     x = range(len(tests))
     obs = [t.observed for t in tests.values()]

@@ -118,11 +118,10 @@ def plot_layer_scores(scores: Mapping[str, LayerScore], k: int, *, title: str | 
 
     Introduced in notebook 07.
     """
-    check_mapping(scores, "scores", "{layer name: LayerScore}", nonempty=False)
+    check_mapping(scores, "scores", "{layer name: LayerScore}", nonempty=False,
+                  values=LayerScore, values_what="a modlib LayerScore")
     if not scores:
         raise ValueError("'scores' is empty: nothing to plot.")
-    for name, sc in scores.items():
-        check_instance(sc, f"scores[{name!r}]", LayerScore, "a modlib LayerScore")
     check_int(k, "k", minimum=1)
     if title is not None:
         check_instance(title, "title", str, "a str or None")
@@ -234,10 +233,8 @@ def _check_models(models: object, partitions: object) -> None:
     assert isinstance(models, Mapping)
     for run, model in models.items():
         check_module(model, f"models[{run!r}]")
-    check_mapping(partitions, "partitions", "{layer name: Partition}", nonempty=False)
-    assert isinstance(partitions, Mapping)
-    for name, part in partitions.items():
-        check_instance(part, f"partitions[{name!r}]", Partition, "a modlib Partition")
+    check_mapping(partitions, "partitions", "{layer name: Partition}", nonempty=False,
+                  values=Partition, values_what="a modlib Partition")
 
 
 def plot_kind_ablation(results: Mapping[str, AblationResult]) -> plt.Figure:
@@ -256,11 +253,10 @@ def plot_kind_ablation(results: Mapping[str, AblationResult]) -> plt.Figure:
 
     Introduced in notebook 07.
     """
-    check_mapping(results, "results", "{model name: AblationResult}", nonempty=False)
+    check_mapping(results, "results", "{model name: AblationResult}", nonempty=False,
+                  values=AblationResult, values_what="a modlib AblationResult")
     if not results:
         raise ValueError("'results' is empty: nothing to plot.")
-    for name, r in results.items():
-        check_instance(r, f"results[{name!r}]", AblationResult, "a modlib AblationResult")
     first = next(iter(results.values()))
     labels = [f"{kind}\n({int(n):,})" for kind, n in zip(first.labels, first.counts, strict=True)]
     fig = plot_ablation({name: r.drop.nan_to_num(0.0).float() for name, r in results.items()},
