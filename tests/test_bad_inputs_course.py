@@ -327,7 +327,8 @@ CASES = [
       for name in exercises.__all__
       for seed, error, match in [("a", TypeError, r"'seed' must be an int. Got str 'a'"),
                                  (None, TypeError, r"'seed' must be an int. Got None"),
-                                 (1.5, TypeError, r"'seed' must be an int. Got float 1.5")]],
+                                 (1.5, TypeError, r"'seed' must be an int. Got float 1.5"),
+                                 (True, TypeError, r"'seed' must be an int. Got bool True")]],
 ]
 
 

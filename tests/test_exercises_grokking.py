@@ -1,4 +1,5 @@
-"""The checkers of notebook 06 accept a correct solution and reject a wrong one, in one line."""
+"""The checkers of notebook 06 accept a correct solution and reject a wrong one, in one line,
+refuse NaN, inf, None and wrong types and shapes, and try the edge cases of their exercises."""
 
 import math
 
@@ -7,6 +8,11 @@ import torch
 
 from modlib import exercises as ex
 from modlib.analysis.fourier import fourier_basis
+from tests.test_exercises import (
+    WRONG,
+    assert_inputs_rebuild,
+    assert_refuses_every_wrong_answer,
+)
 
 
 def basis_ok(p):
@@ -71,15 +77,44 @@ def dominant_wrong(table):  # looks at the waves in a alone (the mean over b)
     return int(torch.argmax(energy[1::2] + energy[2::2])) + 1
 
 
-@pytest.mark.parametrize("checker,good,bad", [
-    (ex.check_fourier_basis, basis_ok, basis_wrong),
-    (ex.check_fourier_basis, basis_ok, basis_sin_first),
-    (ex.check_frequency_norms, norms_ok, norms_wrong),
-    (ex.check_frequency_norms, norms_ok, norms_cos_only),
-    (ex.check_dominant_frequency, dominant_ok, dominant_wrong),
-])
-def test_checker_accepts_reference_and_rejects_wrong(checker, good, bad, checker_contract):
+def basis_p3_swapped(p):  # right, except that p = 3 gets sin before cos
+    return basis_ok(p)[[0, 2, 1]] if p == 3 else basis_ok(p)
+
+
+def norms_one_column_squared(W):  # right, except that a single column gets its energies
+    return norms_ok(W) ** 2 if W.shape[1] == 1 else norms_ok(W)
+
+
+def dominant_p3_constant(table):  # right, except that p = 3 answers the constant, 0
+    return 0 if table.shape[0] == 3 else dominant_ok(table)
+
+
+CHECKERS = [  # checker, a right answer, a wrong one, one wrong on an edge case only
+    (ex.check_fourier_basis, basis_ok, basis_wrong, basis_p3_swapped),
+    (ex.check_fourier_basis, basis_ok, basis_sin_first, basis_p3_swapped),
+    (ex.check_frequency_norms, norms_ok, norms_wrong, norms_one_column_squared),
+    (ex.check_frequency_norms, norms_ok, norms_cos_only, norms_one_column_squared),
+    (ex.check_dominant_frequency, dominant_ok, dominant_wrong, dominant_p3_constant),
+]
+IDS = [f"{c.__name__}-{bad.__name__}" for c, _, bad, _ in CHECKERS]
+ONE_EACH = [row for i, row in enumerate(CHECKERS) if i in (0, 2, 4)]
+ONE_EACH_IDS = [c.__name__ for c, *_ in ONE_EACH]
+
+
+@pytest.mark.parametrize("checker,good,bad,_", CHECKERS, ids=IDS)
+def test_checker_accepts_reference_and_rejects_wrong(checker, good, bad, _, checker_contract):
     checker_contract(checker, good, bad)
+
+
+@pytest.mark.parametrize("kind", [*WRONG, "edge"])
+@pytest.mark.parametrize("checker,good,_,edge_bug", ONE_EACH, ids=ONE_EACH_IDS)
+def test_checker_refuses_every_kind_of_wrong_answer(checker, good, _, edge_bug, kind, capsys):
+    assert_refuses_every_wrong_answer(checker, good, edge_bug, kind, capsys)
+
+
+@pytest.mark.parametrize("checker,good,_,__", ONE_EACH, ids=ONE_EACH_IDS)
+def test_a_failure_prints_an_input_that_rebuilds_exactly(checker, good, _, __, capsys):
+    assert_inputs_rebuild(checker, good, capsys)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -1,4 +1,5 @@
-"""The checkers of notebooks 04–05 accept a correct solution and reject a wrong one."""
+"""The checkers of notebooks 04–05 accept a correct solution and reject a wrong one, refuse
+NaN, inf, None and wrong types and shapes, and try the edge cases of their exercises."""
 
 import math
 
@@ -6,6 +7,11 @@ import pytest
 import torch
 
 from modlib import exercises as ex
+from tests.test_exercises import (
+    WRONG,
+    assert_inputs_rebuild,
+    assert_refuses_every_wrong_answer,
+)
 
 
 def specialization_ok(drop):
@@ -65,15 +71,68 @@ def class_accuracy_wrong(logits, y, n_classes):  # per predicted class (precisio
         pred, minlength=n_classes).clamp(min=1)
 
 
-@pytest.mark.parametrize("checker,good,bad", [
-    (ex.check_specialization, specialization_ok, specialization_no_threshold),
-    (ex.check_jaccard, jaccard_ok, jaccard_wrong),
-    (ex.check_inside_share, inside_ok, inside_wrong),
-    (ex.check_conv_matrix, conv_ok, conv_wrong),
-    (ex.check_class_accuracy, class_accuracy_ok, class_accuracy_wrong),
-])
-def test_checker_accepts_reference_and_rejects_wrong(checker, good, bad, checker_contract):
+def specialization_no_guard(drop):  # forgets "0.0 when no class is left": the mean of nothing
+    d = drop.clamp(min=0)
+    d = d[:, d.amax(0) >= 0.05]
+    p = d / d.sum(0)
+    entropy = -(p * p.clamp(min=1e-30).log()).sum(0)
+    return float((1 - entropy / math.log(drop.shape[0])).mean())
+
+
+def jaccard_no_guard(a, b):  # 0 / 0 = nan when both masks are empty
+    return float((a & b).sum() / (a | b).sum())
+
+
+def inside_one_hot(mask, rows, cols):  # one_hot without num_classes: sizes differ with labels
+    F = torch.nn.functional
+    inside = (F.one_hot(rows) @ F.one_hot(cols).T).bool()
+    return int((mask & inside).sum()) / int(mask.sum())
+
+
+def conv_one_by_one_signed(weight):  # "a 1×1 kernel is its weight": the norm is not signed
+    if weight.shape[-2:] == (1, 1):
+        return weight[:, :, 0, 0]
+    return conv_ok(weight)
+
+
+def class_accuracy_per_example(logits, y, n_classes):  # one example per class: per example
+    if len(y) == n_classes:
+        return (logits.argmax(1) == y).float()
+    return class_accuracy_ok(logits, y, n_classes)
+
+
+CHECKERS = [  # checker, a right answer, a wrong one, one wrong on an edge case only
+    (ex.check_specialization, specialization_ok, specialization_no_threshold,
+     specialization_no_guard),
+    (ex.check_jaccard, jaccard_ok, jaccard_wrong, jaccard_no_guard),
+    (ex.check_inside_share, inside_ok, inside_wrong, inside_one_hot),
+    (ex.check_conv_matrix, conv_ok, conv_wrong, conv_one_by_one_signed),
+    (ex.check_class_accuracy, class_accuracy_ok, class_accuracy_wrong,
+     class_accuracy_per_example),
+]
+IDS = [c.__name__ for c, *_ in CHECKERS]
+
+
+@pytest.mark.parametrize("checker,good,bad,_", CHECKERS, ids=IDS)
+def test_checker_accepts_reference_and_rejects_wrong(checker, good, bad, _, checker_contract):
     checker_contract(checker, good, bad)
+
+
+@pytest.mark.parametrize("kind", [*WRONG, "edge"])
+@pytest.mark.parametrize("checker,good,_,edge_bug", CHECKERS, ids=IDS)
+def test_checker_refuses_every_kind_of_wrong_answer(checker, good, _, edge_bug, kind, capsys):
+    assert_refuses_every_wrong_answer(checker, good, edge_bug, kind, capsys)
+
+
+@pytest.mark.parametrize("checker,good,_,__", CHECKERS, ids=IDS)
+def test_a_failure_prints_an_input_that_rebuilds_exactly(checker, good, _, __, capsys):
+    assert_inputs_rebuild(checker, good, capsys)
+
+
+@pytest.mark.parametrize("seed", [1, 2, -3])
+@pytest.mark.parametrize("checker,good,_,__", CHECKERS, ids=IDS)
+def test_checker_passes_the_reference_for_any_seed(checker, good, _, __, seed):
+    assert checker(good, seed=seed) is True
 
 
 def test_jaccard_checker_needs_the_empty_case(capsys):
