@@ -10,25 +10,34 @@ and one line on stderr. Under Accelerate
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from typing import get_args
 
+from .core.stats import Interval
 from .course.experiments import MODELS, Experiment, check_device, check_out, reproduce
 from .training.profiles import ProfileName, profile
 
 __all__ = ["main"]
 
 _EPILOG = """\
+Every seed (--seed, --seed + 1, ...) has its own data split, initialisation and batch order,
+shared by its runs: a baseline (lam 0), the modular model (--lam) and, for mnist and cifar, a
+sparse control (the same penalty on a mask of as many entries, scattered at random: as sparse
+as the modular model, without modules).
+
 results.json holds: experiment, profile, model and data (the model and data actually used),
-tokenizer (llm: the model's own, name and vocab_size), k, lam, seed, seconds, and for
-"baseline" and "modular": accuracy (perplexity and loss for llm), clusterability (on the
-partition the training used), clusterability_spectral (on the partition spectral
-co-clustering finds) and per-layer values; "paper" holds the authors' numbers where the set-up
-matches. Figures: weights_baseline.png, weights_modular.png, curves.png. The trained models'
-state dicts, baseline.pt and modular.pt, and results.json are written as soon as training
-ends; results.json is completed when the measurements are done.
+tokenizer (llm: the model's own, name and vocab_size), k, lam, seed, n_seeds, seconds; "seeds":
+one result per seed, each with "baseline", "modular" (and "sparse_control"): accuracy
+(perplexity and loss for llm), clusterability (on the partition the training used),
+clusterability_spectral (on the partition spectral co-clustering finds), per-layer values and,
+for images, specialization beside its control and a label's circuit size by attribution
+patching and by greedy pruning; "summary": each headline number's mean and 95 % interval over
+the seeds, "finding" true when the interval excludes no effect; the first seed's results again
+as "baseline", "modular" and "sparse_control"; "paper" the authors' numbers where the set-up
+matches. Figures: weights_baseline.png, weights_modular.png, curves.png (and ablation.png). The
+first seed's models (baseline.pt, modular.pt, sparse_control.pt) are written as soon as their
+training ends, and results.json after every step.
 
 examples:
   python -m modlib reproduce mnist --profile ci --out results/mnist
@@ -56,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                         "several GPUs); default: $MODLIB_PROFILE, else gpu with CUDA, else cpu")
     r.add_argument("--k", type=int, default=4, help="clusters per layer (default 4)")
     r.add_argument("--lam", type=float, default=20.0, help="λ of the modular run (default 20)")
-    r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    r.add_argument("--seed", type=int, default=0, help="first random seed (default 0)")
+    r.add_argument("--seeds", type=int, default=None,
+                   help="how many seeds (default: the profile's; ci 2, cpu 3, gpu and paper 5)")
     r.add_argument("--model", choices=[m for ms in MODELS.values() for m in ms], default=None,
                    help="mnist: the course CNN (default) or the authors' MLP ('paper'); "
                         "llm: GPT-2, Pythia-70m ('pythia') or Pythia-14m (default: the "
@@ -75,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.k < 1:
         parser.error(f"--k must be >= 1, got {args.k}")
+    if args.seeds is not None and args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if not (math.isfinite(args.lam) and args.lam >= 0):
         parser.error(f"--lam must be a finite real >= 0, got {args.lam}")
     allowed = MODELS.get(args.experiment, ())
@@ -91,18 +104,19 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = reproduce(args.experiment, profile=args.profile, k=args.k, lam=args.lam,
-                           seed=args.seed, model=args.model, out=out, progress=not args.quiet,
+                           seed=args.seed, seeds=args.seeds, model=args.model, out=out,
+                           progress=not args.quiet,
                            device=args.device)
     except ValueError as e:  # e.g. k larger than a layer: a message, not a traceback
         parser.error(str(e))
     if not is_main_process():  # under accelerate launch: rank 0 reports for every process
         return 0
     r = result.results
-    skip = ("layers", "ablation_drop")  # long: in results.json only
-    summary = {run: {key: r[run][key] for key in r[run] if key not in skip}
-               for run in ("baseline", "modular")}
-    print(json.dumps({"experiment": r["experiment"], "model": r["model"], "data": r["data"],
-                      **summary}, indent=1))
+    print(f"{r['experiment']}: {r['model']} on {r['data']}, {r['n_seeds']} seed(s); "
+          f"{r['summary']['method']}")
+    for name, iv in r["summary"]["numbers"].items():
+        flag = "  finding" if iv["finding"] else ""
+        print(f"  {name:<54} {Interval.from_dict(iv).format()}{flag}")
     print(f"wrote {out}/results.json and figures")
     return 0
 

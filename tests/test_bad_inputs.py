@@ -76,9 +76,10 @@ from modlib.analysis.patching import (
     jaccard,
     true_edge_effects,
 )
+from modlib.analysis.truth import PlantedCircuit, circuit_recovery, planted_circuit
 from modlib.core.graph import aligned_partitions, default_layers, layer_matrix, weight_layers
-from modlib.core.loss import ClusterabilityLoss
-from modlib.core.metrics import chance_level, clusterability, random_baseline
+from modlib.core.loss import ClusterabilityLoss, ScatteredMaskLoss
+from modlib.core.metrics import chance_level, clusterability, near_zero_share, random_baseline
 from modlib.core.null import shuffle_test
 from modlib.core.partition import (
     Partition,
@@ -87,7 +88,13 @@ from modlib.core.partition import (
     contiguous_labels,
     contiguous_partition,
 )
-from modlib.core.spectral import normalized_matrix, spectral_cocluster, spectral_embedding
+from modlib.core.spectral import (
+    choose_k,
+    normalized_matrix,
+    spectral_cocluster,
+    spectral_embedding,
+)
+from modlib.core.stats import group_seeds, mean_interval, t_quantile
 from modlib.core.toy import planted_matrix
 from modlib.hooks import (
     capture,
@@ -112,7 +119,7 @@ ALLOWED_WITHOUT_ROW = {
     "KINDS",  # a constant tuple of str
     "KindAblation",  # an alias of AblationResult
     "ShuffleTest", "Planted", "SpectralEmbedding", "AblationResult", "SizeVerdict",
-    "LayerScore",  # result records (dataclasses) returned by the library
+    "LayerScore", "Interval",  # result records (dataclasses) returned by the library
 }
 
 PACKAGES = (modlib.core, modlib.analysis)
@@ -297,6 +304,31 @@ CASES = [
      r"'k' must be an int >= 1. Got 0"),
     ("random_baseline", lambda: quiet(lambda: random_baseline("4")), TypeError,
      r"'k' must be an int >= 1. Got str '4'"),
+    ("near_zero_share", lambda: near_zero_share(torch.zeros(3, 2)), ValueError,
+     r"'W' of shape \(3, 2\) is all zeros"),
+    ("near_zero_share", lambda: near_zero_share(torch.ones(3, 2), rel=1.0), ValueError,
+     r"'rel' must be a finite real > 0 and < 1. Got 1.0"),
+    ("near_zero_share", lambda: near_zero_share(torch.ones(3, 2), rel="0.1"), TypeError,
+     r"'rel' must be a finite real"),
+    ("near_zero_share", lambda: near_zero_share(torch.tensor([[float("nan"), 1.0]])),
+     ValueError, r"'W' of shape \(1, 2\) has 1 NaN/Inf entries"),
+    # --- modlib.core.stats -----------------------------------------------------------------
+    ("t_quantile", lambda: t_quantile(0), ValueError, r"'df' must be an int >= 1. Got 0"),
+    ("group_seeds", lambda: group_seeds([]), ValueError, r"'rows' is empty"),
+    ("group_seeds", lambda: group_seeds("rows"), TypeError, r"'rows' must be a list of dicts"),
+    ("group_seeds", lambda: group_seeds([{"k": 4, "lam": 1.0}], ["accuracy"]), ValueError,
+     r"'rows\[0\]' must hold the keys \['k', 'lam', 'accuracy'\]. Missing: \['accuracy'\]"),
+    ("group_seeds", lambda: group_seeds([{"k": 4, "lam": 1.0}], [3]), TypeError,
+     r"'keys\[0\]' must be a str"),
+    ("t_quantile", lambda: t_quantile(2.0), TypeError, r"'df' must be an int >= 1. Got float"),
+    ("mean_interval", lambda: mean_interval(0.5), TypeError,
+     r"'values' must be a sequence of numbers. Got float"),
+    ("mean_interval", lambda: mean_interval("0.5"), TypeError,
+     r"'values' must be a sequence of numbers. Got str"),
+    ("mean_interval", lambda: mean_interval([0.5, "x"]), TypeError,
+     r"'values\[1\]' must be a number or None. Got str 'x'"),
+    ("mean_interval", lambda: mean_interval([0.5], null=float("nan")), ValueError,
+     r"'null' must be a finite real"),
     # --- modlib.core.null ------------------------------------------------------------------
     ("shuffle_test", lambda: shuffle_test(W, 2, n_shuffles=0, progress=False), ValueError,
      r"'n_shuffles' must be an int >= 1. Got 0"),
@@ -333,6 +365,18 @@ CASES = [
      r"'r' must be an int in \[1, 4\]. Got 5"),
     ("spectral_embedding", lambda: spectral_embedding(W, 2, seed="a"), TypeError,
      r"'seed' must be an int. Got str 'a'"),
+    ("choose_k", lambda: choose_k(W, 1), ValueError, r"'k_max' must be an int >= 2. Got 1"),
+    ("choose_k", lambda: choose_k(W, 4), ValueError,
+     r"'k_max' must be an int in \[2, 3\]. Got 4 for W of shape \(6, 4\)"),
+    ("choose_k", lambda: choose_k(W, "3"), TypeError, r"'k_max' must be an int >= 2. Got str '3'"),
+    ("choose_k", lambda: choose_k(W, 2, seed=0.5), TypeError,
+     r"'seed' must be an int. Got float 0.5"),
+    ("choose_k", lambda: choose_k(W[:2], 2), ValueError,
+     r"'W' must have at least 3 rows and 3 columns to choose k. Got shape \(2, 4\)"),
+    ("choose_k", lambda: choose_k(W.clone().fill_(NAN), 2), ValueError,
+     r"'W' of shape \(6, 4\) has 24 NaN/Inf entries"),
+    ("choose_k", lambda: choose_k(W.long(), 2), TypeError,
+     r"'W' must be a floating-point tensor. Got dtype torch.int64"),
     ("spectral_cocluster", lambda: spectral_cocluster(W, 2, n_init=0), ValueError,
      r"'n_init' must be an int >= 1. Got 0"),
     ("spectral_cocluster", lambda: spectral_cocluster(W, 2.5), TypeError,
@@ -344,6 +388,10 @@ CASES = [
     # --- modlib.core.loss ------------------------------------------------------------------
     ("ClusterabilityLoss", lambda: ClusterabilityLoss("m", 2), TypeError,
      r"'model' must be a torch.nn.Module. Got str 'm'"),
+    ("ScatteredMaskLoss", lambda: ScatteredMaskLoss(mlp(), 2, seed="0"), TypeError,
+     r"'seed' must be an int. Got str '0'"),
+    ("ScatteredMaskLoss", lambda: ScatteredMaskLoss(mlp(), 0), ValueError,
+     r"'k' must be an int >= 1. Got 0"),
     ("ClusterabilityLoss", lambda: ClusterabilityLoss(mlp(), 0), ValueError,
      r"'k' must be an int >= 1. Got 0"),
     ("ClusterabilityLoss", lambda: ClusterabilityLoss(mlp(), 2, layers=[]), ValueError,
@@ -797,6 +845,39 @@ CASES = [
      ValueError, r"'min_drop' must be a finite real > 0 and <= 1. Got 0.0"),
     ("ablate_by_kind", lambda: ablate_by_kind(gpt(), {}, BLOCKS, KIND_OF_ID), ValueError,
      r"'partitions' must be a non-empty dict"),
+    # --- modlib.analysis.truth -------------------------------------------------------------
+    ("planted_circuit", lambda: planted_circuit("loop"), ValueError,
+     r"'case' must be one of \('unique', 'redundant'\). Got 'loop'"),
+    ("planted_circuit", lambda: planted_circuit(n_classes=1), ValueError,
+     r"'n_classes' must be an int >= 2. Got 1"),
+    ("planted_circuit", lambda: planted_circuit(n_examples=0), ValueError,
+     r"'n_examples' must be an int >= 1. Got 0"),
+    ("planted_circuit", lambda: planted_circuit(margin=0), ValueError,
+     r"'margin' must be a finite real > 0. Got 0.0"),
+    ("planted_circuit", lambda: planted_circuit(margin=INF), ValueError,
+     r"'margin' must be a finite real > 0. Got inf"),
+    ("planted_circuit", lambda: planted_circuit(seed=0.5), TypeError,
+     r"'seed' must be an int. Got float 0.5"),
+    ("circuit_recovery", lambda: circuit_recovery({"l": torch.ones(2, 2)}, MASK), TypeError,
+     r"'found\['l'\]' must be a bool tensor. Got dtype torch.float32"),
+    ("circuit_recovery", lambda: circuit_recovery(MASK, {"k": MASK["l"]}), ValueError,
+     r"'found' must have the layers and shapes of 'truth'"),
+    ("circuit_recovery", lambda: circuit_recovery(MASK, {"l": torch.ones(2, 3).bool()}),
+     ValueError, r"'found' must have the layers and shapes of 'truth'. Got \{'l': \(2, 2\)\}"),
+    ("circuit_recovery", lambda: circuit_recovery(MASK, NONE), ValueError,
+     r"'truth' has no edge in \['l'\]: recall is undefined"),
+    ("circuit_recovery", lambda: circuit_recovery(None, MASK), TypeError,
+     r"'found' must be a non-empty dict .*Got None"),
+    ("circuit_recovery", lambda: circuit_recovery(MASK, {}), ValueError,
+     r"'truth' must be a non-empty dict"),
+    ("PlantedCircuit", lambda: PlantedCircuit(None, X, Y, 0, MASK, "unique"), TypeError,
+     r"'model' must be a torch.nn.Module. Got None"),
+    ("PlantedCircuit", lambda: PlantedCircuit(mlp(), X, Y, 0, MASK, "unique"), ValueError,
+     r"'truth' must have the layers and shapes of the model's Linear weights"),
+    ("PlantedCircuit", lambda: PlantedCircuit(mlp(), X, Y, -1, MASK, "unique"), ValueError,
+     r"'label' must be an int >= 0. Got -1"),
+    ("PlantedCircuit", lambda: PlantedCircuit(mlp(), X, Y, 0, MASK, "loop"), ValueError,
+     r"'case' must be one of \('unique', 'redundant'\)"),
 ]
 
 

@@ -50,6 +50,7 @@ from modlib.course.viz import (  # noqa: E402
     plot_frequencies,
     plot_grokking,
     plot_history,
+    plot_k_curve,
     plot_null,
     plot_overlaps,
     plot_tradeoff,
@@ -159,6 +160,13 @@ CASES = [
     ("plot_bipartite", lambda: plot_bipartite(torch.ones(2, 2, 2)), ValueError,
      r"'W' must be 2-D. Got shape \(2, 2, 2\)"),
     ("plot_tradeoff", lambda: plot_tradeoff([]), ValueError, r"'rows' is empty"),
+    ("plot_k_curve", lambda: plot_k_curve([]), ValueError, r"'rows' is empty"),
+    ("plot_k_curve", lambda: plot_k_curve([{"k": 2}]), ValueError,
+     r"'rows\[0\]' must hold the keys \['k', 'lam', 'clusterability', 'accuracy'\]"),
+    ("plot_k_curve", lambda: plot_k_curve(
+        [{"k": 2, "lam": lam, "accuracy": 0.9, "clusterability": 0.9} for lam in (1.0, 2.0)]),
+     ValueError, r"'rows' must hold one λ, as modlib.sweep\(..., lams=\[lam\]\) returns. "
+     r"Got λ = \[1.0, 2.0\]"),
     ("plot_tradeoff", lambda: plot_tradeoff(None), TypeError,
      r"'rows' must be a list of dicts, as modlib.sweep returns. Got NoneType"),
     ("plot_tradeoff", lambda: plot_tradeoff(ROWS[0]), TypeError,

@@ -50,6 +50,10 @@ BAD = [
                  id="lam-word"),
     pytest.param(["mnist", "--seed", "x"], {}, None, "argument --seed: invalid int value: 'x'",
                  id="seed"),
+    pytest.param(["mnist", "--seeds", "0"], {}, None, "--seeds must be >= 1, got 0",
+                 id="seeds-0"),
+    pytest.param(["mnist", "--seeds", "2.5"], {}, None,
+                 "argument --seeds: invalid int value: '2.5'", id="seeds-float"),
     pytest.param(["cifar", "--model", "paper"], {}, None, "--model paper does not apply to cifar",
                  id="model-cifar"),
     pytest.param(["mnist", "--model", "pythia"], {}, None,
@@ -148,3 +152,30 @@ def test_bad_flags_exit_nonzero_with_one_line(argv, match):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and match in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_seeds_reach_reproduce_and_the_summary_is_printed(tmp_path, monkeypatch, capsys):
+    """--seeds goes to reproduce; each summary number prints as mean ± interval."""
+    from modlib.core.stats import mean_interval
+
+    seen = {}
+
+    def fake_reproduce(name, **kwargs):
+        seen.update(kwargs, name=name)
+        numbers = {"modular_accuracy_difference": mean_interval([-0.01, -0.006, -0.008],
+                                                                null=0.0).to_dict(),
+                   "modular_accuracy": mean_interval([0.96, 0.97, 0.98]).to_dict()}
+        results = {"experiment": name, "model": "m", "data": "d", "n_seeds": 3,
+                   "summary": {"method": "mean and 95 % Student-t interval over seeds",
+                               "numbers": numbers}}
+        return experiments.ExperimentResult(None, None, {}, results)
+
+    import modlib.__main__ as cli
+
+    monkeypatch.setattr(cli, "reproduce", fake_reproduce)
+    assert main(["reproduce", "mnist", "--seeds", "3", "--out", str(tmp_path), "--quiet"]) == 0
+    assert seen["seeds"] == 3 and seen["name"] == "mnist"
+    out = capsys.readouterr().out
+    assert "mnist: m on d, 3 seed(s)" in out
+    assert "modular_accuracy_difference" in out and "-0.008 ± 0.005  finding" in out
+    assert "0.970 ± 0.025\n" in out  # no 'finding' where there is no value of no effect

@@ -189,6 +189,21 @@ def test_set_measures():
         inside_share(none, {"l": p})  # 0 / 0: refused, not NaN
 
 
+def test_inside_share_counts_the_clustered_layers_only():
+    """A layer without a partition (the last one, say) is neither inside nor outside.
+
+    Counting its edges as outside would give 2 / (3 + 8) here, not 2 / 3.
+    """
+    p = Partition(torch.tensor([0, 1]), torch.tensor([0, 1]), k=2)
+    clustered = {"fc1": torch.tensor([[True, True], [False, True]])}
+    for last in (torch.ones(2, 4, dtype=torch.bool), torch.zeros(2, 4, dtype=torch.bool)):
+        assert inside_share({**clustered, "fc3": last}, {"fc1": p}) == pytest.approx(2 / 3)
+    assert inside_share(clustered, {"fc1": p}) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match=r"'masks' has no edge in the layers of 'partitions'"):
+        inside_share({"fc1": torch.zeros(2, 2, dtype=torch.bool),
+                      "fc3": torch.ones(2, 4, dtype=torch.bool)}, {"fc1": p})
+
+
 _X, _y = torch.randn(6, 20), torch.zeros(6, dtype=torch.long)
 _m = {"l": torch.ones(2, 2, dtype=torch.bool)}
 

@@ -5,11 +5,13 @@ from sklearn.metrics import adjusted_rand_score as ari
 from modlib import (
     Partition,
     chance_level,
+    choose_k,
     clusterability,
     normalized_matrix,
     spectral_cocluster,
     spectral_embedding,
 )
+from modlib.toy import planted_matrix
 from tests.conftest import planted
 
 
@@ -97,6 +99,46 @@ def test_singular_value_gap_shows_k():
     assert max(range(len(gaps)), key=gaps.__getitem__) == 3  # largest drop after the 4th
 
 
+@pytest.mark.parametrize("k", [2, 3, 5, 8])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_choose_k_finds_the_planted_k(k, seed):
+    W = planted_matrix(120, 90, k=k, noise=0.3, seed=seed).W
+    assert choose_k(W) == k
+    assert choose_k(W, k_max=10) == k
+
+
+@pytest.mark.parametrize("k", [3, 5, 8])
+def test_choose_k_skips_the_trivial_singular_value(k):
+    """The drop after the first value (always 1) is the largest of all on these matrices, so a
+    search that included it would answer 1 (or, clamped to k >= 2, always 2)."""
+    W = planted_matrix(120, 90, k=k, noise=0.3, seed=0).W
+    s = spectral_embedding(W, 9).singular_values
+    assert float(s[0]) == pytest.approx(1.0, abs=1e-5)
+    assert int((s[:-1] - s[1:]).argmax()) == 0  # the largest gap follows the trivial value
+    assert choose_k(W) == k
+
+
+def test_choose_k_on_disconnected_modules_and_dead_neurons():
+    # four disconnected blocks: the first four singular values are all exactly 1
+    g = torch.Generator().manual_seed(0)
+    W = torch.block_diag(*[torch.rand(10, 8, generator=g) + 0.1 for _ in range(4)])
+    assert choose_k(W) == 4
+    W[5], W[:, [0, 9, 20]] = 0.0, 0.0  # dead neurons change nothing
+    assert choose_k(W) == 4
+    # a live part with fewer singular values than k_max + 1: the rest of Â's are 0
+    W = torch.zeros(12, 10)
+    W[0, :5], W[1, 5:] = 1.0, 1.0
+    assert choose_k(W) == 2
+
+
+def test_choose_k_stays_in_range_and_is_deterministic():
+    W = torch.randn(300, 200, generator=torch.Generator().manual_seed(0))  # no structure
+    assert 2 <= choose_k(W, k_max=5) <= 5
+    assert choose_k(W, seed=1) == choose_k(W, seed=1)
+    big = planted_matrix(900, 500, k=5, noise=0.3, seed=0).W  # randomized SVD
+    assert choose_k(big, seed=3) == 5
+
+
 def test_works_on_float64_and_grad_tensors():
     W, rows, _ = planted(60, 40, 2, seed=0)
     p = spectral_cocluster(W.double().requires_grad_(), 2)
@@ -126,3 +168,19 @@ def test_runs_on_cuda():
 def test_spectral_errors(W, k, kw, err, match):
     with pytest.raises(err, match=match):
         spectral_cocluster(W, k, **kw)
+
+
+@pytest.mark.parametrize("W,kw,err,match", [
+    (torch.ones(5, 4), {"k_max": 4}, ValueError,
+     r"'k_max' must be an int in \[2, 3\]. Got 4 for W of shape \(5, 4\)"),
+    (torch.ones(5, 4), {"k_max": 1}, ValueError, r"'k_max' must be an int >= 2. Got 1"),
+    (torch.ones(5, 4), {"k_max": 2.0}, TypeError, r"'k_max' must be an int >= 2. Got float"),
+    (torch.ones(5, 4), {"k_max": 2, "seed": None}, TypeError, r"'seed' must be an int. Got None"),
+    (torch.ones(2, 4), {"k_max": 2}, ValueError, r"'W' must have at least 3 rows and 3 columns"),
+    (torch.zeros(5, 4), {"k_max": 2}, ValueError, r"is all zeros"),
+    (torch.full((5, 4), float("inf")), {"k_max": 2}, ValueError, r"has 20 NaN/Inf entries"),
+    (torch.ones(5), {}, ValueError, r"must be 2-D"),
+])
+def test_choose_k_errors(W, kw, err, match):
+    with pytest.raises(err, match=match):
+        choose_k(W, **kw)

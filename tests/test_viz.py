@@ -54,6 +54,43 @@ def test_plot_ablation_one_panel_per_model():
         plot_ablation({})
 
 
+def _seed_rows(ks=(4,), lams=(0.0, 20.0), seeds=3):
+    return [{"seed": s, "k": k, "lam": lam, "accuracy": 0.9 - lam / 1000 + s / 100,
+             "clusterability": min(1.0, 0.25 + lam / 25) + s / 200}
+            for s in range(seeds) for k in ks for lam in lams]
+
+
+def test_plot_tradeoff_draws_means_with_95_percent_intervals():
+    from modlib.core.stats import mean_interval
+    from modlib.course.viz import plot_tradeoff
+
+    rows = _seed_rows()
+    fig = plot_tradeoff(rows)
+    ax = fig.axes[0]
+    assert "mean of 3 seeds" in ax.get_title()
+    line = ax.lines[0]  # the means, in λ order
+    acc0 = mean_interval([r["accuracy"] for r in rows if r["lam"] == 0.0])
+    assert line.get_ydata()[0] == pytest.approx(acc0.mean)
+    # the error bars span the interval: one vertical segment per point
+    segments = [c for c in ax.collections if len(c.get_segments()) == 2]
+    spans = sorted(float(seg[1][1] - seg[0][1]) for c in segments for seg in c.get_segments())
+    assert pytest.approx(2 * acc0.half_width) in spans
+    one = plot_tradeoff(_seed_rows(seeds=1))  # one seed: points without bars
+    assert "one seed" in one.axes[0].get_title() and not one.axes[0].collections
+
+
+def test_plot_k_curve_one_point_per_k_with_intervals():
+    from modlib.course.viz import plot_k_curve
+
+    rows = _seed_rows(ks=(2, 4, 8, 16), lams=(20.0,))
+    fig = plot_k_curve(rows)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4", "8", "16"]
+    assert list(ax.lines[0].get_xdata()) == [2, 4, 8, 16]
+    assert "mean of 3 seeds" in ax.get_title() and "λ = 20" in ax.get_title()
+    assert len(ax.collections) == 2  # error bars of accuracy and of clusterability
+
+
 def test_widgets_build_on_the_figures():
     import ipywidgets
 

@@ -309,9 +309,22 @@ def jaccard(masks_a: dict[str, Tensor], masks_b: dict[str, Tensor]) -> float:
 
 
 def inside_share(masks: dict[str, Tensor], partitions: dict[str, Partition]) -> float:
-    """Share of a circuit's edges that lie inside a cluster (row and column in the same one).
+    """Share of a circuit's clustered-layer edges that lie inside a cluster.
 
-    Only the layers of ``partitions`` count.
+    An edge ``(i, j)`` of a layer lies inside a cluster when ``rows[i] == cols[j]``. The share is
+    counted over the **clustered layers only**, the layers of ``partitions``: the circuit's
+    edges in any other layer of ``masks`` (e.g. the last layer, which has no partition) are
+    neither inside nor outside and enter neither count. For a circuit that ignores the
+    clusters the share is about the partitions' chance level, ``1/k`` for equal blocks.
+
+    Args:
+        masks: ``{layer name: bool (n_out, n_in)}``, as :func:`circuit` returns; it may hold
+            layers that are not clustered.
+        partitions: ``{layer name: Partition}``, each layer one of ``masks``.
+
+    Returns:
+        (circuit edges inside a cluster) / (circuit edges), both summed over the layers of
+        ``partitions``; a float in [0, 1].
 
     Raises:
         TypeError: ``masks`` or ``partitions`` not dicts (of bool tensors, of Partitions).
@@ -321,7 +334,9 @@ def inside_share(masks: dict[str, Tensor], partitions: dict[str, Partition]) -> 
 
     Example:
         >>> p = Partition(torch.tensor([0, 1]), torch.tensor([0, 1]), k=2)
-        >>> inside_share({"fc": torch.tensor([[True, True], [False, True]])}, {"fc": p})
+        >>> masks = {"fc": torch.tensor([[True, True], [False, True]]),
+        ...          "out": torch.ones(3, 2, dtype=torch.bool)}  # a layer without a partition
+        >>> inside_share(masks, {"fc": p})  # 2 of fc's 3 edges; the 6 of "out" do not count
         0.6666666666666666
 
     Introduced in notebook 04.

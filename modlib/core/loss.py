@@ -12,11 +12,17 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ..validate import check_int, check_layer_names, check_mapping, check_module, describe
+from ..validate import (
+    check_int,
+    check_layer_names,
+    check_mapping,
+    check_module,
+    describe,
+)
 from .graph import _is_conv1d, aligned_partitions, squared_matrix, weight_layers
 from .partition import Partition, check_partition
 
-__all__ = ["ClusterabilityLoss"]
+__all__ = ["ClusterabilityLoss", "ScatteredMaskLoss"]
 
 
 class _InsideShare(torch.autograd.Function):
@@ -232,13 +238,16 @@ class ClusterabilityLoss(nn.Module):
             out.append(factor)
         return out[0], out[1]
 
-    def _values(self) -> list[Tensor]:
+    def _check_shapes(self) -> None:
         for (name, m), shape in zip(self._layers, self._shapes, strict=True):
             weight = getattr(m, "weight", None)
             if not isinstance(weight, Tensor) or tuple(weight.shape) != shape:
                 raise ValueError(f"Layer '{name}' has changed since the loss was built: its "
                                  f"weight was {shape}, now {describe(weight)}. Build a new "
-                                 f"ClusterabilityLoss for the changed model.")
+                                 f"{type(self).__name__} for the changed model.")
+
+    def _values(self) -> list[Tensor]:
+        self._check_shapes()
         return [_inside_share(m.weight, *self._mask(i, m.weight))
                 for i, (_, m) in enumerate(self._layers)]
 
@@ -262,6 +271,65 @@ class ClusterabilityLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"k={self.k}, layers={self.layer_names}"
+
+
+class ScatteredMaskLoss(ClusterabilityLoss):
+    """The clusterability loss with each layer's blocks scattered at random: sparsity, no modules.
+
+    The control for "is it modularity or only sparsity?". Each layer's mask has exactly as many
+    "inside" entries as its partition's block mask, at positions drawn at random (one
+    permutation of the mask's entries, from ``seed``). Trained with the same λ, the penalty
+    drives the same number of weights per layer to near zero as the clusterability loss does,
+    but the survivors are scattered, so the layer is as sparse as a modular one and has no
+    modules. Its :meth:`clusterability` is the share of squared mass inside the scattered mask;
+    ``partitions`` are the block partitions it was drawn from. Introduced in notebook 04.
+
+    Args:
+        model, k, layers, partitions: as :class:`ClusterabilityLoss`.
+        seed: seeds the positions of the scattered masks.
+
+    Raises:
+        TypeError, ValueError: as :class:`ClusterabilityLoss`; ``seed`` not an int.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.Linear(8, 2))
+        >>> loss = ScatteredMaskLoss(model, k=2, seed=0)
+        >>> int(loss.masks["2"].sum()), int(loss.partitions["2"].mask().sum())  # same count
+        (32, 32)
+        >>> bool((loss.masks["2"] == loss.partitions["2"].mask()).all())  # other positions
+        False
+    """
+
+    def __init__(self, model: nn.Module, k: int, *, layers: list[str] | None = None,
+                 partitions: dict[str, Partition] | None = None, seed: int = 0) -> None:
+        super().__init__(model, k, layers=layers, partitions=partitions)
+        check_int(seed, "seed")
+        gen = torch.Generator().manual_seed(seed)
+        self.masks: dict[str, Tensor] = {}
+        for i, (name, module) in enumerate(self._layers):
+            block = self.partitions[name].mask().flatten()
+            scattered = block[torch.randperm(block.numel(), generator=gen)]
+            self.masks[name] = scattered.view(self.partitions[name].shape)
+            # the mask in the weight's stored layout: (d0, d1) of a Linear, Conv2d or Conv1D
+            d0, d1 = module.weight.shape[:2]
+            stored = scattered.view(d0, d1).to(_sum_dtype(module.weight.dtype))
+            self.register_buffer(f"scatter{i}", stored, persistent=False)
+
+    def _values(self) -> list[Tensor]:
+        self._check_shapes()
+        values = []
+        for i, (_, m) in enumerate(self._layers):
+            mask = getattr(self, f"scatter{i}")
+            dtype = _sum_dtype(m.weight.dtype)
+            if mask.device != m.weight.device or mask.dtype != dtype:
+                mask = mask.to(m.weight.device, dtype)
+                setattr(self, f"scatter{i}", mask)
+            W2 = m.weight.to(dtype).square()
+            if W2.dim() > 2:  # a conv kernel: each slice is one edge
+                W2 = W2.flatten(2).sum(-1)
+            total = W2.sum()
+            values.append((W2 * mask).sum() / total.clamp_min(torch.finfo(dtype).tiny))
+        return values
 
 
 def _sum_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -12,10 +12,10 @@ import warnings
 
 from torch import Tensor
 
-from ..validate import check_int, check_matrix, check_total
+from ..validate import check_int, check_matrix, check_real, check_total
 from .partition import Partition, check_partition
 
-__all__ = ["clusterability", "chance_level", "random_baseline"]
+__all__ = ["clusterability", "chance_level", "near_zero_share", "random_baseline"]
 
 
 def clusterability(W: Tensor, partition: Partition) -> Tensor:
@@ -66,6 +66,38 @@ def chance_level(partition: Partition) -> float:
     r, c = check_partition(partition).sizes()
     n_out, n_in = partition.shape
     return float((r.double() / n_out * c.double() / n_in).sum())
+
+
+def near_zero_share(W: Tensor, *, rel: float = 0.05) -> float:
+    """Share of a weight matrix's entries that are near zero: ``|W_ij| < rel · max |W|``.
+
+    The clusterability loss drives the weights outside the clusters towards zero, so a modular
+    layer is also a sparse one; this measures how sparse, so that a control can be matched to it.
+
+    Args:
+        W: (n_out, n_in) weight matrix (see :func:`modlib.layer_matrix`).
+        rel: the threshold, as a share of the largest magnitude, in (0, 1).
+
+    Returns:
+        A float in [0, 1].
+
+    Raises:
+        TypeError: ``W`` not a floating-point tensor; ``rel`` not a real.
+        ValueError: ``W`` not 2-D, empty, all zeros or holding NaN/Inf; ``rel`` outside (0, 1).
+
+    Example:
+        >>> import torch
+        >>> near_zero_share(torch.tensor([[1.0, 0.001], [0.0, -0.5]]))
+        0.5
+
+    Introduced in notebook 03.
+    """
+    check_matrix(W)
+    rel = check_real(rel, "rel", minimum=0, maximum=1, low_open=True, high_open=True)
+    A = W.detach().abs()
+    top = A.max()
+    check_total(W, top)
+    return float((A < rel * top).double().mean())
 
 
 def random_baseline(k: int) -> float:

@@ -8,6 +8,9 @@ The steps, each a function so notebook 01 can show it:
 4. One seeded k-means++ on the stacked ``Z``, so a row cluster and a column cluster with the
    same label belong together by construction.
 
+When k is not known, ``choose_k`` reads it off the singular values of step 2: the largest gap
+after the first (trivial) one.
+
 Departures from scikit-learn's ``SpectralCoclustering``, each measured in benchmarks/:
 k singular vectors instead of 1+⌈log₂k⌉ (which fails to recover planted clusters at k = 8
 and 16); |W| instead of shifting negative weights; dead neurons (zero degree) handled instead of
@@ -27,7 +30,8 @@ from torch import Tensor
 from ..validate import check_int, check_matrix, check_total
 from .partition import Partition
 
-__all__ = ["normalized_matrix", "spectral_embedding", "SpectralEmbedding", "spectral_cocluster"]
+__all__ = ["normalized_matrix", "spectral_embedding", "SpectralEmbedding", "choose_k",
+           "spectral_cocluster"]
 
 _FULL_SVD_MAX_SIDE = 400  # below this a full SVD is as fast as a randomized one, and exact
 _OVERSAMPLES = 10  # extra random directions of the randomized SVD
@@ -165,6 +169,52 @@ def spectral_embedding(W: Tensor, r: int, *, seed: int = 0) -> SpectralEmbedding
         rows = A.new_zeros(len(live_r), rows.shape[1]).index_put_((live_r,), rows)
         cols = A.new_zeros(len(live_c), cols.shape[1]).index_put_((live_c,), cols)
     return SpectralEmbedding(rows, cols, S, live_r, live_c)
+
+
+def choose_k(W: Tensor, k_max: int = 8, *, seed: int = 0) -> int:
+    """The number of clusters the singular values of ``Â`` suggest, skipping the trivial first one.
+
+    The singular values ``s_1 >= s_2 >= ...`` of ``Â`` stay large for as many vectors as there
+    are modules and then drop, so k is where the drop ``s_k - s_{k+1}`` is largest. The first
+    value is always exactly 1 (the trivial vector, which carries only the degrees) and the drop
+    after it is usually the largest of all, so it is left out: k runs over ``2 .. k_max``.
+    A gap is a hint, not a test: even a matrix without any structure gets an answer (compare the
+    partition with :func:`modlib.shuffle_test`).
+
+    Args:
+        W: (n_out, n_in) weights; any sign (the graph uses |W|).
+        k_max: the largest k considered, in [2, min(n_out, n_in) - 1] (``s_{k_max+1}`` is needed).
+        seed: seeds the randomized SVD used for large matrices.
+
+    Returns:
+        The k in [2, k_max] with the largest ``s_k - s_{k+1}`` (the smallest such k on a tie).
+
+    Raises:
+        TypeError: ``W`` not a floating-point tensor; ``k_max`` or ``seed`` not an int.
+        ValueError: ``W`` not 2-D, empty, all zeros or non-finite, or with fewer than 3 rows or
+            columns; ``k_max`` out of range.
+
+    Example:
+        >>> from modlib.core.toy import planted_matrix
+        >>> choose_k(planted_matrix(80, 60, k=3, noise=0.3, seed=1).W)
+        3
+
+    Introduced in notebook 01.
+    """
+    side = min(check_matrix(W).shape)
+    k_max = check_int(k_max, "k_max", minimum=2)
+    check_int(seed, "seed")
+    if side < 3:
+        raise ValueError(f"'W' must have at least 3 rows and 3 columns to choose k. Got shape "
+                         f"{tuple(W.shape)}.")
+    if k_max > side - 1:
+        raise ValueError(f"'k_max' must be an int in [2, {side - 1}]. Got {k_max} for W of shape "
+                         f"{tuple(W.shape)}.")
+    s = spectral_embedding(W, k_max + 1, seed=seed).singular_values  # (<= k_max + 1,)
+    # dead neurons shrink the live part; the singular values of Â beyond it are exactly 0
+    s = torch.cat([s, s.new_zeros(k_max + 1 - len(s))])
+    gaps = s[1:-1] - s[2:]  # gaps[i] = s_{i+2} - s_{i+3}: k = 2 .. k_max
+    return int(gaps.argmax()) + 2
 
 
 def _kmeanspp(X: Tensor, k: int, n_init: int, gen: torch.Generator) -> Tensor:

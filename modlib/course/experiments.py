@@ -9,11 +9,14 @@ Introduced in notebook 03; CIFAR in 05, modular addition in 06, language models 
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -23,21 +26,30 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..core.graph import layer_matrix
-from ..core.loss import ClusterabilityLoss
-from ..core.metrics import chance_level, clusterability
+from ..core.loss import ClusterabilityLoss, ScatteredMaskLoss
+from ..core.metrics import chance_level, clusterability, near_zero_share
 from ..core.partition import Partition
 from ..core.spectral import spectral_cocluster
+from ..core.stats import Interval, mean_interval
 from ..hooks import eval_mode
 from ..training import data as mdata
 from ..training.models import MnistCNN, ModAddTransformer, PaperCifarCNN, PaperMLP
 from ..training.profiles import LLM_ALIASES, LLM_MODELS, Profile, ProfileName
 from ..training.profiles import profile as get_profile
+from ..training.sources import cache_dir, load_saved, save_atomic
 from ..training.train import History, TrainConfig, evaluate, fit, is_main_process, world_size
 from ..training.zoo import LABELS
-from ..validate import check_bool, check_choice, check_int, check_real, describe
+from ..validate import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_real,
+    describe,
+)
 
 __all__ = ["Experiment", "MODELS", "RunResult", "ExperimentResult", "reproduce", "sweep",
-           "measure", "PAPER", "check_device", "check_out"]
+           "measure", "summarize", "Claim", "claims", "PAPER", "check_device", "check_out"]
 
 Experiment = Literal["mnist", "cifar", "modadd", "llm"]
 
@@ -60,12 +72,13 @@ class RunResult:
 
 @dataclass
 class ExperimentResult:
-    """What :func:`reproduce` returns: both runs, their partitions and the ``results.json``."""
+    """What :func:`reproduce` returns: the first seed's runs, their partitions, ``results.json``."""
 
     baseline: RunResult
     modular: RunResult
     partitions: dict[str, Partition]
     results: dict[str, Any] = field(default_factory=dict)
+    sparse_control: RunResult | None = None  # image experiments: as sparse, without modules
 
 
 def measure(model: nn.Module, loss: ClusterabilityLoss, *, seed: int = 0) -> dict[str, Any]:
@@ -320,93 +333,328 @@ def _check_grid(values: object, name: str, what: str, check: Callable[[object, s
 
 
 def _train(setup: _Setup, init: dict[str, torch.Tensor], k: int, lam: float, seed: int,
-           progress: bool, device: torch.device, partitions: dict[str, Partition] | None
+           progress: bool, device: torch.device, partitions: dict[str, Partition] | None,
+           loss_type: type[ClusterabilityLoss] = ClusterabilityLoss
            ) -> tuple[nn.Module, History, ClusterabilityLoss]:
     model = copy.deepcopy(setup.model).to(device)
     model.load_state_dict(init)
     generator = getattr(setup.train_loader, "generator", None)
     if generator is not None:  # every run sees the same batches in the same order
         generator.manual_seed(seed)
-    loss = ClusterabilityLoss(model, k, layers=setup.layers, partitions=partitions)
+    extra = {"seed": seed} if loss_type is ScatteredMaskLoss else {}
+    loss = loss_type(model, k, layers=setup.layers, partitions=partitions, **extra)
     cfg = TrainConfig(**{**asdict(setup.config), "lam": lam})
     hist = fit(model, setup.train_loader, config=cfg, loss=loss, eval_loader=setup.test_loader,
                progress=progress)
     return model, hist, loss
 
 
-def _analyse(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: int
-             ) -> dict[str, Any]:
+def _analyse(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: int, *,
+             interpret: bool = True) -> dict[str, Any]:
     """A trained model's test metrics, clusterability and (image classifiers) interpretation."""
     metrics = evaluate(model, setup.test_loader, task=setup.config.task)
     if setup.config.task == "lm":
         metrics["loss"] = metrics.pop("eval_loss")
     metrics.update(measure(model, loss, seed=seed))
-    if setup.circuit_label is not None:
+    if interpret and setup.circuit_label is not None:
         metrics.update(_interpret(model, loss, setup, seed))
     return metrics
 
 
+def _circuit_layers(model: nn.Module) -> list[str]:
+    """The Linear layers whose circuits are measured: every one but the first.
+
+    The first (a CNN's flattened feature map: 3136 or 4096 inputs) holds most of the weights and
+    would take greedy pruning minutes per model; both measures use the same layers.
+    """
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return linears[1:] if len(linears) > 1 else linears
+
+
 def _interpret(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: int
                ) -> dict[str, Any]:
-    """Cluster ablation (specialization beside a random control) and one label's circuit."""
+    """Cluster ablation (specialization beside a random control) and one label's circuit, by
+    attribution patching and by greedy pruning, and the clustered layers' near-zero share."""
+    from ..analysis.circuits import effective_circuit_size
     from ..analysis.interp import ablate_clusters
     from ..analysis.patching import circuit, circuit_size, inside_share
 
+    modules = dict(model.named_modules())
+    near_zero = [near_zero_share(layer_matrix(modules[n]).detach()) for n in loss.partitions]
     ab = ablate_clusters(model, loss.partitions, setup.test_loader, seed=seed)
-    out: dict[str, Any] = {"specialization": ab.specialization,
+    layers = _circuit_layers(model)
+    out: dict[str, Any] = {"near_zero_share": sum(near_zero) / len(near_zero),
+                           "specialization": ab.specialization,
                            "specialization_control": ab.control, "ablation_drop": ab.drop.tolist(),
-                           "circuit_label": setup.circuit_label}
+                           "circuit_label": setup.circuit_label, "circuit_layers": layers}
     X, y = (t.to(next(model.parameters()).device) for t in setup.test_loader.dataset.tensors)
     with torch.no_grad(), eval_mode(model):  # the circuit of the right answers: those it gets
         right = model(X).argmax(-1) == y
     chosen = ((y == setup.circuit_label) & right).nonzero().flatten()[:100]
     try:
-        masks = circuit(model, X[chosen], y[chosen], keep=0.9)
+        masks = circuit(model, X[chosen], y[chosen], keep=0.9, layers=layers)
     except ValueError as e:  # e.g. the model gets this label wrong on average: no circuit
-        out.update(circuit_size=None, circuit_note=str(e))
-    else:
-        out.update(circuit_size=circuit_size(masks),
-                   circuit_inside_share=inside_share(masks, loss.partitions))
+        out.update(circuit_size=None, circuit_size_pruning=None, circuit_note=str(e))
+        return out
+    clustered = {n: p for n, p in loss.partitions.items() if n in masks}
+    out.update(circuit_size=circuit_size(masks),
+               circuit_size_pruning=effective_circuit_size(model, X[chosen], y[chosen],
+                                                           layers=layers),
+               circuit_inside_share=(inside_share(masks, clustered) if clustered else None))
+    return out
+
+
+# The headline numbers of results.json's "summary": (key, where, null). "where" reads one
+# seed's result; null is the value of no effect (0 for a difference, 1 for a ratio, None: none).
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _headlines(metric: str, runs: Sequence[str]
+               ) -> list[tuple[str, Callable[[dict[str, Any]], float | None], float | None]]:
+    rows: list[tuple[str, Callable[[dict[str, Any]], float | None], float | None]] = []
+    for run in runs:
+        rows.append((f"{run}_{metric}", lambda r, run=run: r[run][metric], None))
+    for run in runs[1:]:
+        rows.append((f"{run}_{metric}_difference",
+                     lambda r, run=run: _minus(r[run][metric], r["baseline"][metric]), 0.0))
+    for run in runs:
+        rows.append((f"{run}_clusterability", lambda r, run=run: r[run]["clusterability"], None))
+    rows.append(("baseline_spectral_above_chance",
+                 lambda r: _minus(r["baseline"]["clusterability_spectral"],
+                                  r["baseline"]["chance_level_spectral"]), 0.0))
+    if metric == "accuracy":  # image classifiers (others leave these None: not summarised)
+        for run in runs:
+            rows.append((f"{run}_near_zero_share", lambda r, run=run: r[run].get("near_zero_share"),
+                         None))
+            rows.append((f"{run}_specialization_above_control",
+                         lambda r, run=run: _minus(r[run].get("specialization"),
+                                                   r[run].get("specialization_control")), 0.0))
+        for run in runs[1:]:
+            for key, suffix in (("circuit_size", ""), ("circuit_size_pruning", "_pruning")):
+                rows.append((f"{run}_circuit_size_ratio{suffix}",
+                             lambda r, run=run, key=key: _ratio(r[run].get(key),
+                                                                r["baseline"].get(key)), 1.0))
+        if "sparse_control" in runs:
+            for key, suffix in (("circuit_size", ""), ("circuit_size_pruning", "_pruning")):
+                rows.append((f"modular_vs_sparse_control_circuit_size_ratio{suffix}",
+                             lambda r, key=key: _ratio(r["modular"].get(key),
+                                                       r["sparse_control"].get(key)), 1.0))
+    return rows
+
+
+def summarize(seeds: Sequence[Mapping[str, Any]], metric: str = "accuracy") -> dict[str, Any]:
+    """The headline numbers of several seeds' results: each one's mean and 95 % interval.
+
+    Args:
+        seeds: one result per seed, as ``results.json``'s ``"seeds"``: dicts with ``"baseline"``
+            and ``"modular"`` (and for image experiments ``"sparse_control"``) metrics.
+        metric: ``"accuracy"`` or ``"perplexity"``.
+
+    Returns:
+        ``{"method": ..., "n_seeds": n, "seeds": [...], "numbers": {name: interval}}``, each
+        interval a dict of :class:`modlib.core.stats.Interval` (``mean``, ``low``, ``high``,
+        ``n``, ``null``, ``method``, ``finding``). The names: ``{run}_{metric}`` and
+        ``{run}_{metric}_difference`` (run minus baseline), ``{run}_clusterability`` (on the
+        training partitions), ``baseline_spectral_above_chance``; for image classifiers also
+        ``{run}_near_zero_share``, ``{run}_specialization_above_control``,
+        ``{run}_circuit_size_ratio`` (patching) and ``{run}_circuit_size_ratio_pruning`` (run
+        over baseline), and ``modular_vs_sparse_control_circuit_size_ratio[_pruning]``. A
+        number is a *finding* when its interval excludes its value of no effect (0 for a
+        difference, 1 for a ratio).
+
+    Raises:
+        TypeError: ``seeds`` not a sequence of dicts.
+        ValueError: ``seeds`` empty, or a result without the ``"baseline"`` and ``"modular"``
+            metrics.
+
+    Example:
+        >>> one = lambda a, b: {"baseline": {"accuracy": a, "clusterability": 0.25,
+        ...                     "clusterability_spectral": 0.3, "chance_level_spectral": 0.26},
+        ...                     "modular": {"accuracy": b, "clusterability": 0.99,
+        ...                     "clusterability_spectral": 0.99, "chance_level_spectral": 0.25}}
+        >>> s = summarize([one(0.97, 0.96), one(0.96, 0.96), one(0.97, 0.95)])
+        >>> s["numbers"]["modular_accuracy_difference"]["finding"]
+        False
+    """
+    check_instance(metric, "metric", str, "'accuracy' or 'perplexity'")
+    check_choice(metric, "metric", ("accuracy", "perplexity"))
+    if isinstance(seeds, (str, bytes, Mapping)) or not isinstance(seeds, Sequence):
+        raise TypeError(f"'seeds' must be a sequence of per-seed results (dicts). "
+                        f"Got {describe(seeds)}.")
+    if not seeds:
+        raise ValueError("'seeds' is empty: summarise at least one seed's result.")
+    for i, r in enumerate(seeds):
+        check_instance(r, f"seeds[{i}]", Mapping, "a dict with 'baseline' and 'modular'")
+        for run in ("baseline", "modular"):
+            if not isinstance(r.get(run), Mapping) or metric not in r[run]:
+                raise ValueError(f"'seeds[{i}]' must hold the '{run}' metrics, with "
+                                 f"'{metric}'. Got the keys {list(r)}.")
+    runs = ["baseline", "modular"] + (["sparse_control"] if all(
+        isinstance(r.get("sparse_control"), Mapping) for r in seeds) else [])
+    numbers = {}
+    for name, read, null in _headlines(metric, runs):
+        values = []
+        for r in seeds:
+            try:
+                values.append(read(r))
+            except KeyError:
+                values.append(None)
+        if any(v is not None for v in values):
+            numbers[name] = mean_interval(values, null=null).to_dict()
+    return {"method": "mean and 95 % Student-t interval over seeds (mean ± t·sd/√n)",
+            "n_seeds": len(seeds), "seeds": [r.get("seed") for r in seeds],
+            "numbers": numbers}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One of the paper's claims, read off a :func:`summarize`-d run: does it hold here?
+
+    ``verdict`` is ``"holds"`` (the interval is on the claimed side of no effect),
+    ``"reversed"`` (on the other side), ``"not shown"`` (the interval holds no effect, or
+    there is no interval: one seed), or for "little cost" ``"contradicted"`` (a measurable
+    cost of more than 1 accuracy point or 5 % of the baseline's perplexity).
+    """
+
+    claim: str  # the claim in words
+    number: str  # the summary number it is read from
+    value: Interval  # that number's mean and 95 % interval over seeds
+    verdict: str  # 'holds', 'reversed', 'not shown' or 'contradicted'
+
+    def __str__(self) -> str:
+        return f"{self.verdict:>9}: {self.claim} ({self.number} {self.value.format()})"
+
+
+# (claim, number, the side of no effect the claim predicts: -1 below, +1 above, 0 "no effect")
+_CLAIMS = (
+    ("the loss makes the clustered layers modular", "modular_clusterability", None),
+    ("at little cost in accuracy", "modular_accuracy_difference", 0),
+    ("at little cost in perplexity", "modular_perplexity_difference", 0),
+    ("modular circuits are smaller (attribution patching)", "modular_circuit_size_ratio", -1),
+    ("modular circuits are smaller (greedy pruning)", "modular_circuit_size_ratio_pruning", -1),
+    ("smaller than those of an equally sparse model without modules (patching)",
+     "modular_vs_sparse_control_circuit_size_ratio", -1),
+    ("smaller than those of an equally sparse model without modules (greedy pruning)",
+     "modular_vs_sparse_control_circuit_size_ratio_pruning", -1),
+    ("the modular model's clusters specialise in classes beyond a random partition's",
+     "modular_specialization_above_control", +1),
+)
+
+
+def claims(results: Mapping[str, Any]) -> list[Claim]:
+    """The paper's claims, each with its number and a verdict on this run's seeds.
+
+    A claim of a difference holds only when its interval excludes no effect on the claimed
+    side; "little cost" holds when the interval includes no cost, or the mean cost is at most
+    1 accuracy point (5 % of the baseline's perplexity); "modular" when the modular model's
+    clusterability interval lies above 0.9.
+
+    Args:
+        results: what :func:`reproduce` returns as ``.results`` (or ``results.json``).
+
+    Returns:
+        One :class:`Claim` per claim the run measured, in the paper's order.
+
+    Raises:
+        TypeError: ``results`` not a dict.
+        ValueError: ``results`` without a ``summary``.
+
+    Example:
+        >>> r = {"summary": {"numbers": {"modular_accuracy_difference":
+        ...     mean_interval([-0.01, 0.004, -0.006], null=0.0).to_dict()}}}
+        >>> print(claims(r)[0])
+            holds: at little cost in accuracy (modular_accuracy_difference -0.004 ± 0.018)
+    """
+    check_instance(results, "results", Mapping, "a dict, as reproduce(...).results")
+    summary = results.get("summary")
+    if not isinstance(summary, Mapping) or "numbers" not in summary:
+        raise ValueError(f"'results' must hold a 'summary' with 'numbers', as reproduce "
+                         f"writes. Got the keys {list(results)}.")
+    out = []
+    for claim, number, side in _CLAIMS:
+        if number not in summary["numbers"]:
+            continue
+        iv = Interval.from_dict(summary["numbers"][number])
+        if iv.low is None or iv.high is None:
+            verdict = "not shown"
+        elif side is None:  # modular: the whole interval above 0.9
+            verdict = "holds" if iv.low > 0.9 else "not shown"
+        elif side == 0:  # little cost: no measurable cost, or a small one
+            if number.endswith("perplexity_difference"):  # a cost is a rise
+                base = summary["numbers"].get("baseline_perplexity", {}).get("mean")
+                measurable, small = iv.low > 0, base is not None and iv.mean <= 0.05 * base
+            else:  # a cost is a fall of accuracy
+                measurable, small = iv.high < 0, iv.mean >= -0.01
+            verdict = "holds" if not measurable or small else "contradicted"
+        else:
+            below, above = iv.high < iv.null, iv.low > iv.null
+            verdict = ("holds" if (below if side < 0 else above)
+                       else "reversed" if (above if side < 0 else below) else "not shown")
+        out.append(Claim(claim, number, iv, verdict))
     return out
 
 
 def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int = 4,
-              lam: float = 20.0, seed: int = 0, model: str | None = None,
-              out: str | Path | None = None, progress: bool = True,
-              device: str | torch.device | None = None) -> ExperimentResult:
-    """Train a baseline and a modular model for one of the paper's experiments.
+              lam: float = 20.0, seed: int = 0, seeds: int | None = None,
+              model: str | None = None, out: str | Path | None = None, progress: bool = True,
+              device: str | torch.device | None = None, cache: bool = True) -> ExperimentResult:
+    """Train a baseline and a modular model for one of the paper's experiments, over seeds.
+
+    Each seed ``seed, seed + 1, …`` gets its own data split, initialisation and batch order,
+    which the runs of that seed share: a baseline (``lam = 0``), the modular model (``lam``),
+    and, for the image experiments, a *sparse control*: the same penalty and λ on a mask with
+    as many entries as the blocks, scattered at random (:class:`modlib.core.loss.
+    ScatteredMaskLoss`), so that it is as sparse as the modular model but has no modules.
+    ``results.json`` holds every seed's results and a ``summary`` of the headline numbers with
+    their 95 % intervals (:func:`summarize`).
 
     Args:
         name: ``"mnist"``, ``"cifar"``, ``"modadd"`` or ``"llm"``.
         profile: ``"ci"``, ``"cpu"``, ``"gpu"`` or a Profile; default :func:`modlib.profile`.
         k: clusters per layer.
         lam: λ of the modular run (the baseline uses 0).
-        seed: seeds data, initialisation and training.
+        seed: the first seed; it seeds data, initialisation and training.
+        seeds: how many seeds; default the profile's ``seeds`` (``ci`` 2, ``cpu`` 3, ``gpu``
+            and ``paper`` 5).
         model: ``"paper"`` picks the authors' MLP for ``mnist`` (default: the course CNN);
             for ``llm``, ``"gpt2"``, ``"pythia-70m"`` (or ``"pythia"``) or ``"pythia-14m"``
             (default: the profile's ``llm_model``, GPT-2 but in the ``cpu`` profile).
-        out: folder for the trained models' state dicts (``baseline.pt``, ``modular.pt``),
-            ``results.json`` and the figures; None writes nothing. Checked (created, and a probe
-            file written) before any work. The models and ``results.json`` are written as soon
-            as training ends, before the analyses; ``results.json`` is then completed. Started
-            with several processes (``accelerate launch``), only the main process writes.
+        out: folder for the first seed's trained models' state dicts (``baseline.pt``,
+            ``modular.pt``, ``sparse_control.pt``), ``results.json`` and the figures; None
+            writes nothing. Checked (created, and a probe file written) before any work. The
+            models are written as soon as their training ends, and ``results.json`` after every
+            step, so a failure late in a long run loses nothing done before it. Started with
+            several processes (``accelerate launch``), only the main process writes.
         progress: show progress bars.
         device: where to train; default CUDA when available, else the CPU. Under
             ``accelerate launch`` each process takes its own GPU.
+        cache: reuse an identical earlier run from the cache folder
+            (:func:`modlib.training.sources.cache_dir`, sub-folder ``runs``): same arguments,
+            profile, device type, torch version and library source. A finished run is stored
+            there (its results, and the first seed's models and training histories), so that
+            notebook 04 does not train again what notebook 03 trained. False always trains.
 
     Returns:
-        An :class:`ExperimentResult`; ``.results`` is what ``results.json`` holds, including
-        ``model`` and ``data``: the model and data actually used (e.g.
+        An :class:`ExperimentResult` with the first seed's models; ``.results`` is what
+        ``results.json`` holds: ``seeds`` (one result per seed, each with ``seed``,
+        ``baseline``, ``modular`` and, for images, ``sparse_control``), ``summary``, the first
+        seed's ``baseline``/``modular``/``sparse_control`` again at the top level (the saved
+        models'), and ``model`` and ``data``: the model and data actually used (e.g.
         ``"EleutherAI/pythia-70m"`` on ``"wikitext-2"``, or ``"tiny GPT-NeoX stand-in
         (offline)"`` on ``"pydoc-topics-offline"``), and for ``llm`` the ``tokenizer``
         (``name``, ``vocab_size``): always the model's own.
 
     Raises:
         TypeError: an argument of the wrong type (e.g. ``k=2.0``, ``seed="0"``).
-        ValueError: unknown experiment, model, profile or device; ``k < 1``; ``lam`` negative
-            or not finite; ``out`` an existing file or a folder that cannot be created or
-            written to; a token id the language model has no embedding for. All but the last
-            are raised before any work.
+        ValueError: unknown experiment, model, profile or device; ``k < 1``; ``seeds < 1``;
+            ``lam`` negative or not finite; ``out`` an existing file or a folder that cannot be
+            created or written to; a token id the language model has no embedding for. All but
+            the last are raised before any work.
         RuntimeError: something failed after training with ``out`` given: the message says
             which files were saved where; the original error is its ``__cause__``.
 
@@ -416,45 +664,93 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
     check_int(k, "k", minimum=1)
     check_real(lam, "lam", minimum=0)
     check_int(seed, "seed")
+    if seeds is not None:
+        check_int(seeds, "seeds", minimum=1)
     check_bool(progress, "progress")
+    check_bool(cache, "cache")
     dev = check_device(device)
     prof = _check_profile(profile)
+    n_seeds = prof.seeds if seeds is None else seeds
     folder = None if out is None else check_out(out)  # last: it creates the folder
     start = time.perf_counter()
-    torch.manual_seed(seed)
-    setup = _setup(name, prof, seed, model, k, lam, progress)
-    init = copy.deepcopy(setup.model.state_dict())
-    trained = {run: _train(setup, init, k, run_lam, seed, progress, dev, setup.partitions)
-               for run, run_lam in (("baseline", 0.0), ("modular", lam))}
-    loss = trained["modular"][2]
-    results = {"experiment": name, "profile": prof.name, "model": setup.model_label,
-               "data": setup.source, **({"tokenizer": setup.tokenizer} if setup.tokenizer else {}),
-               "k": k, "lam": lam, "seed": seed, "seconds": round(time.perf_counter() - start, 1),
-               "device": str(dev), "processes": world_size(),
-               "layers": loss.layer_names, "baseline": {}, "modular": {}}
-    if name in PAPER:
-        results["paper"] = PAPER[name]
     saver = _Saver(folder) if folder is not None and is_main_process() else None
-    step = "saving"
+    stored = _run_file(name, prof, k, lam, seed, n_seeds, model, dev) if cache else None
+    result = _load_run(stored, name, prof, k, lam, seed, model, dev) if stored else None
+    if result is not None:
+        if saver is not None:
+            saver.models({run: getattr(result, run).model for run in _runs(result)})
+            saver.results(result.results)
+            _figures(result, saver.folder, "perplexity" if name == "llm" else "accuracy", k)
+        return result
+    results: dict[str, Any] = {}
+    first: dict[str, Any] = {}
+    step = "training"
     try:
-        if saver is not None:  # a finished training run is never lost: saved before analysis
-            saver.models({run: m for run, (m, _, _) in trained.items()})
-            saver.results(results)
-        step = "analysis"
-        for run, (model_, _, run_loss) in trained.items():
-            results[run] = _analyse(model_, run_loss, setup, seed)
+        for i, s in enumerate(range(seed, seed + n_seeds)):
+            step = f"training of seed {s}"
+            torch.manual_seed(s)
+            setup = _setup(name, prof, s, model, k, lam, progress)
+            init = copy.deepcopy(setup.model.state_dict())
+            runs: list[tuple[str, float, type[ClusterabilityLoss]]] = [
+                ("baseline", 0.0, ClusterabilityLoss), ("modular", lam, ClusterabilityLoss)]
+            if setup.circuit_label is not None:  # image classifiers: the sparsity control
+                runs.append(("sparse_control", lam, ScatteredMaskLoss))
+            trained = {run: _train(setup, init, k, run_lam, s, progress, dev, setup.partitions,
+                                   loss_type)
+                       for run, run_lam, loss_type in runs}
+            loss = trained["modular"][2]
+            if i == 0:
+                results = {"experiment": name, "profile": prof.name, "model": setup.model_label,
+                           "data": setup.source,
+                           **({"tokenizer": setup.tokenizer} if setup.tokenizer else {}),
+                           "k": k, "lam": lam, "seed": seed, "n_seeds": n_seeds,
+                           "seconds": None, "device": str(dev), "processes": world_size(),
+                           "layers": loss.layer_names, **{run: {} for run in trained},
+                           "seeds": []}
+                if name in PAPER:
+                    results["paper"] = PAPER[name]
+                first = {"trained": trained, "partitions": loss.partitions,
+                         "metric": setup.metric}
+                if saver is not None:  # a finished training run is never lost
+                    step = "saving"
+                    saver.models({run: m for run, (m, _, _) in trained.items()})
+                    saver.results(results)
+            one: dict[str, Any] = {"seed": s}
+            results["seeds"].append(one)
+            step = f"analysis of seed {s}"
+            for run, (model_, _, run_loss) in trained.items():
+                # the sparse control is measured on the block partitions, as the others
+                measured = (ClusterabilityLoss(model_, k, layers=loss.layer_names,
+                                               partitions=run_loss.partitions)
+                            if isinstance(run_loss, ScatteredMaskLoss) else run_loss)
+                one[run] = _analyse(model_, measured, setup, s)
+                if i == 0:
+                    results[run] = one[run]
+                if saver is not None:
+                    saver.results(results)
+            results["summary"] = summarize(results["seeds"], setup.metric)
+            results["seconds"] = round(time.perf_counter() - start, 1)
             if saver is not None:
                 saver.results(results)
-        results["seconds"] = round(time.perf_counter() - start, 1)
-        runs = {run: RunResult(model_, hist, results[run])
-                for run, (model_, hist, _) in trained.items()}
-        result = ExperimentResult(runs["baseline"], runs["modular"], loss.partitions, results)
+            if i > 0:
+                del trained  # only the first seed's models are kept
+        trained = first["trained"]
+        outcome = {run: RunResult(model_, hist, results[run])
+                   for run, (model_, hist, _) in trained.items()}
+        result = ExperimentResult(outcome["baseline"], outcome["modular"], first["partitions"],
+                                  results, outcome.get("sparse_control"))
+        if stored is not None and is_main_process():
+            try:
+                _store_run(stored, result)
+            except OSError as e:  # a read-only cache: nothing is lost but the reuse
+                warnings.warn(f"The run could not be cached in {stored.parent} "
+                              f"({e.strerror or type(e).__name__}); it will train again next "
+                              f"time.", stacklevel=2)
         if saver is not None:
-            saver.results(results)
             step = "figures"
-            _figures(result, saver.folder, setup.metric, k)
+            _figures(result, saver.folder, first["metric"], k)
     except Exception as e:
-        if saver is None:
+        if saver is None or not first:
             raise
         cause = f"{type(e).__name__}: {e}"
         if not saver.saved:
@@ -466,29 +762,35 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
 
 
 def sweep(name: Experiment, *, lams: Sequence[float] = (20.0,), ks: Sequence[int] = (4,),
-          profile: str | Profile | None = None, seed: int = 0, model: str | None = None,
-          progress: bool = True, device: str | torch.device | None = None
-          ) -> list[dict[str, Any]]:
-    """Modular runs over a grid of λ and k, all from one initialisation: the trade-off.
+          profile: str | Profile | None = None, seed: int = 0, seeds: int | None = None,
+          model: str | None = None, progress: bool = True,
+          device: str | torch.device | None = None) -> list[dict[str, Any]]:
+    """Modular runs over a grid of λ and k, for several seeds: the trade-off.
+
+    Each seed has its own data split, initialisation and batch order, shared by all the runs
+    of the grid; :func:`modlib.core.stats.group_seeds` turns the rows into a mean and 95 %
+    interval per point, and :func:`modlib.viz.plot_tradeoff` draws them with error bars.
 
     Args:
         name: the experiment (as :func:`reproduce`).
         lams: values of λ (0 gives the baseline): a non-empty sequence of finite reals >= 0.
         ks: values of k: a non-empty sequence of ints >= 1. For ``llm``, each k gets its own
             spectral partitions of the pretrained model.
-        profile, seed, model, device: as :func:`reproduce`.
+        seed: the first seed; seeds: how many (default the profile's ``seeds``).
+        profile, model, device: as :func:`reproduce`.
         progress: a progress bar over the runs.
 
     Returns:
-        One dict per run: ``k``, ``lam``, the test metrics, ``clusterability``,
-        ``chance_level`` (of the training partitions' sizes), ``clusterability_spectral`` and
-        ``chance_level_spectral``.
+        One dict per run (seed × k × λ): ``seed``, ``k``, ``lam``, the test metrics,
+        ``clusterability``, ``chance_level`` (of the training partitions' sizes),
+        ``clusterability_spectral`` and ``chance_level_spectral`` (no ablations or circuits:
+        :func:`reproduce` measures those).
 
     Raises:
         TypeError: ``lams`` or ``ks`` not a sequence, or holding values of the wrong type;
-            ``seed`` not an int; ``progress`` not a bool.
+            ``seed`` or ``seeds`` not an int; ``progress`` not a bool.
         ValueError: unknown experiment, model, profile or device; empty ``lams`` or ``ks``; a
-            ``k < 1`` or a ``lam`` that is negative or not finite.
+            ``k < 1``, ``seeds < 1``, or a ``lam`` that is negative or not finite.
 
     Introduced in notebook 03.
     """
@@ -499,22 +801,90 @@ def sweep(name: Experiment, *, lams: Sequence[float] = (20.0,), ks: Sequence[int
                        lambda v, n: check_real(v, n, minimum=0))
     ks = _check_grid(ks, "ks", "ints >= 1", lambda v, n: check_int(v, n, minimum=1))
     check_int(seed, "seed")
+    if seeds is not None:
+        check_int(seeds, "seeds", minimum=1)
     check_bool(progress, "progress")
     dev = check_device(device)
     prof = _check_profile(profile)
-    torch.manual_seed(seed)
-    setup = _setup(name, prof, seed, model, min(ks), max(lams), progress)
-    partitions = {min(ks): setup.partitions}  # built with the set-up (llm), else None
-    init = copy.deepcopy(setup.model.state_dict())
+    n_seeds = prof.seeds if seeds is None else seeds
     rows = []
-    for k, lam in tqdm([(k, lam) for k in ks for lam in lams], desc="runs", disable=not progress):
+    grid = [(s, k, lam) for s in range(seed, seed + n_seeds) for k in ks for lam in lams]
+    setup, partitions, init = None, {}, {}
+    for s, k, lam in tqdm(grid, desc="runs", disable=not progress):
+        if setup is None or s != rows[-1]["seed"]:  # a new seed: its own data, init, batches
+            torch.manual_seed(s)
+            setup = _setup(name, prof, s, model, min(ks), max(lams), progress)
+            partitions = {min(ks): setup.partitions}  # built with the set-up (llm), else None
+            init = copy.deepcopy(setup.model.state_dict())
         if k not in partitions:  # llm: the pretrained model's own clusters, k of them
             partitions[k] = None if setup.partitioner is None else setup.partitioner(k)
-        model_, _, loss = _train(setup, init, k, lam, seed, False, dev, partitions[k])
-        metrics = _analyse(model_, loss, setup, seed)
-        rows.append({"k": k, "lam": lam,
+        model_, _, loss = _train(setup, init, k, lam, s, False, dev, partitions[k])
+        metrics = _analyse(model_, loss, setup, s, interpret=False)
+        rows.append({"seed": s, "k": k, "lam": lam,
                      **{key: v for key, v in metrics.items() if key != "layers"}})
     return rows
+
+
+def _runs(result: ExperimentResult) -> list[str]:
+    return ["baseline", "modular"] + (["sparse_control"] if result.sparse_control else [])
+
+
+@functools.lru_cache(maxsize=1)
+def _source_hash() -> str:
+    """A hash of the library's source: a cached run is reused only by the code that made it."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _run_file(name: str, prof: Profile, k: int, lam: float, seed: int, n_seeds: int,
+              model: str | None, dev: torch.device) -> Path:
+    """Where a finished run with these arguments is cached."""
+    key = json.dumps({"name": name, "profile": asdict(prof), "k": k, "lam": lam, "seed": seed,
+                      "seeds": n_seeds, "model": model, "device": dev.type,
+                      "torch": torch.__version__, "source": _source_hash()}, sort_keys=True,
+                     default=str)
+    return cache_dir() / "runs" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
+
+
+def _store_run(path: Path, result: ExperimentResult) -> None:
+    runs = _runs(result)
+    save_atomic({"results": json.dumps(result.results),
+                 "histories": json.dumps({run: asdict(getattr(result, run).history)
+                                          for run in runs}),
+                 "states": {run: {key: v.detach().cpu()
+                                  for key, v in getattr(result, run).model.state_dict().items()}
+                            for run in runs}}, path)
+
+
+def _load_run(path: Path, name: str, prof: Profile, k: int, lam: float, seed: int,
+              model: str | None, dev: torch.device) -> ExperimentResult | None:
+    """A cached run, its models rebuilt on ``dev`` from the first seed's set-up; None when
+    there is none, or it cannot be read (then it is trained again, and replaced)."""
+    if not path.is_file():
+        return None
+    try:
+        saved = load_saved(path, what="cached run", keys=("results", "histories", "states"),
+                           remedy="It will be trained again.")
+    except ValueError as e:
+        warnings.warn(str(e), stacklevel=3)
+        return None
+    results = json.loads(saved["results"])
+    histories = json.loads(saved["histories"])
+    torch.manual_seed(seed)
+    setup = _setup(name, prof, seed, model, k, lam, False)
+    runs = {}
+    for run, state in saved["states"].items():
+        net = copy.deepcopy(setup.model)
+        net.load_state_dict(state)
+        runs[run] = RunResult(net.to(dev), History(**histories[run]), results[run])
+    loss = ClusterabilityLoss(runs["modular"].model, k, layers=setup.layers,
+                              partitions=setup.partitions)
+    return ExperimentResult(runs["baseline"], runs["modular"], loss.partitions, results,
+                            runs.get("sparse_control"))
 
 
 class _Saver:

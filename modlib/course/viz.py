@@ -21,6 +21,7 @@ from torch import Tensor
 from ..core.metrics import chance_level, clusterability
 from ..core.null import ShuffleTest
 from ..core.partition import Partition
+from ..core.stats import Interval, group_seeds
 from ..training.train import History
 from ..validate import (
     check_bool,
@@ -31,7 +32,7 @@ from ..validate import (
     describe,
 )
 
-__all__ = ["plot_weights", "plot_weight_grid", "plot_history", "plot_bipartite",
+__all__ = ["plot_weights", "plot_weight_grid", "plot_history", "plot_bipartite", "plot_k_curve",
            "plot_tradeoff", "plot_null", "plot_ablation", "plot_class_bars", "plot_overlaps",
            "plot_grokking", "plot_frequencies", "glue"]
 
@@ -228,7 +229,10 @@ def plot_bipartite(W: Tensor, partition: Partition | None = None, *, ax: Axes | 
 
 def plot_tradeoff(rows: Sequence[Mapping[str, float]], *, metric: str = "accuracy",
                   ax: Axes | None = None) -> Figure:
-    """Accuracy (or ``metric``) against clusterability, one point per run, labelled by λ.
+    """Accuracy (or ``metric``) against clusterability, one point per λ, labelled by λ.
+
+    With several seeds per (k, λ) (:func:`modlib.sweep` with ``seeds`` > 1) each point is the
+    mean over seeds, with its 95 % interval as error bars on both axes.
 
     Args:
         rows: what :func:`modlib.course.experiments.sweep` returns.
@@ -242,18 +246,72 @@ def plot_tradeoff(rows: Sequence[Mapping[str, float]], *, metric: str = "accurac
     """
     _check_rows(rows, metric)
     fig, ax = _new_ax(ax, (5, 3.6))
-    for k in sorted({r["k"] for r in rows}):
-        sub = sorted((r for r in rows if r["k"] == k), key=lambda r: r["lam"])
-        ax.plot([r["clusterability"] for r in sub], [r[metric] for r in sub], marker="o",
-                label=f"k = {k}")
-        for r in sub:
-            ax.annotate(f"λ={r['lam']:g}", (r["clusterability"], r[metric]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+    groups = group_seeds(rows, ["clusterability", metric])
+    n_seeds = max(g["n_seeds"] for g in groups)
+    for k in sorted({g["k"] for g in groups}):
+        sub = sorted((g for g in groups if g["k"] == k), key=lambda g: g["lam"])
+        x, y = [g["clusterability"] for g in sub], [g[metric] for g in sub]
+        ax.errorbar([iv.mean for iv in x], [iv.mean for iv in y], xerr=_bars(x), yerr=_bars(y),
+                    marker="o", capsize=3, label=f"k = {k}")
+        for g, xi, yi in zip(sub, x, y, strict=True):
+            ax.annotate(f"λ={g['lam']:g}", (xi.mean, yi.mean), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
         ax.axvline(1 / k, color="grey", ls=":", lw=1)
+    seeds = f"mean of {n_seeds} seeds, bars: 95 % interval" if n_seeds > 1 else "one seed"
     ax.set(xlabel="clusterability (dotted: 1/k)", ylabel=metric,
-           title=f"{metric} against clusterability")
+           title=f"{metric} against clusterability ({seeds})")
+    ax.title.set_fontsize(9)
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_k_curve(rows: Sequence[Mapping[str, float]], *, metric: str = "accuracy",
+                 ax: Axes | None = None) -> Figure:
+    """``metric`` and clusterability against k (log scale), with 95 % intervals over seeds.
+
+    Args:
+        rows: what :func:`modlib.course.experiments.sweep` returns for several k (one λ).
+        metric: the key drawn beside clusterability.
+        ax: axes to draw on.
+
+    Returns:
+        The figure; the dashed line is 1/k, the chance level of k equal blocks.
+
+    Raises:
+        TypeError, ValueError: as :func:`plot_tradeoff`; rows with more than one λ.
+
+    Introduced in notebook 03.
+    """
+    _check_rows(rows, metric)
+    if len({r["lam"] for r in rows}) > 1:
+        raise ValueError(f"'rows' must hold one λ, as modlib.sweep(..., lams=[lam]) returns. "
+                         f"Got λ = {sorted({r['lam'] for r in rows})}.")
+    fig, ax = _new_ax(ax, (5, 3.4))
+    groups = sorted(group_seeds(rows, ["clusterability", metric]), key=lambda g: g["k"])
+    ks = [g["k"] for g in groups]
+    for key, marker in ((metric, "o"), ("clusterability", "s")):
+        ivs = [g[key] for g in groups]
+        ax.errorbar(ks, [iv.mean for iv in ivs], yerr=_bars(ivs), marker=marker, capsize=3,
+                    label=f"test {key}" if key == metric else key)
+    ax.plot(ks, [1 / k for k in ks], ls="--", color="grey", label="1/k")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.minorticks_off()
+    n_seeds = max(g["n_seeds"] for g in groups)
+    seeds = f"mean of {n_seeds} seeds, bars: 95 % interval" if n_seeds > 1 else "one seed"
+    ax.set(xlabel="k", ylim=(0, 1.02),
+           title=f"λ = {rows[0]['lam']:g}, for each k ({seeds})")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _bars(intervals: Sequence[Interval]) -> list[list[float]] | None:
+    """Error bars (below, above) of intervals for ``errorbar``; None when none has an interval."""
+    if all(iv.low is None for iv in intervals):
+        return None
+    return [[0.0 if iv.low is None else iv.mean - iv.low for iv in intervals],
+            [0.0 if iv.high is None else iv.high - iv.mean for iv in intervals]]
 
 
 def _check_rows(rows: object, metric: object) -> None:

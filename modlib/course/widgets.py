@@ -24,6 +24,7 @@ from ..core.graph import layer_matrix, weight_layers
 from ..core.metrics import clusterability
 from ..core.partition import Partition
 from ..core.spectral import spectral_cocluster
+from ..core.stats import group_seeds
 from ..core.toy import planted_matrix
 from ..training.train import History
 from ..validate import check_instance, check_int, check_mapping, check_module
@@ -69,7 +70,7 @@ def planted_explorer() -> Any:
 
 def tradeoff_explorer(rows: list[dict[str, Any]], *, metric: str = "accuracy") -> Any:
     """A λ slider over the runs of :func:`modlib.sweep`: the trade-off curve with the chosen
-    run highlighted and its numbers in the title.
+    λ highlighted and its numbers (mean ± 95 % interval over seeds) in the title.
 
     Args:
         rows: what :func:`modlib.sweep` returned.
@@ -91,11 +92,13 @@ def tradeoff_explorer(rows: list[dict[str, Any]], *, metric: str = "accuracy") -
     def draw(lam: float) -> plt.Figure:
         fig = plot_tradeoff(rows, metric=metric)
         ax = fig.axes[0]
-        for r in (r for r in rows if r["lam"] == lam):
-            ax.scatter([r["clusterability"]], [r[metric]], s=160, facecolors="none",
-                       edgecolors="tab:red", linewidths=2, zorder=5)
-            ax.set_title(f"λ = {lam:g}: {metric} {r[metric]:.3f}, "
-                         f"clusterability {r['clusterability']:.3f}")
+        for g in (g for g in group_seeds(rows, ["clusterability", metric]) if g["lam"] == lam):
+            c, m = g["clusterability"], g[metric]
+            ax.scatter([c.mean], [m.mean], s=160, facecolors="none", edgecolors="tab:red",
+                       linewidths=2, zorder=5)
+            seeds = f" (mean of {g['n_seeds']} seeds)" if g["n_seeds"] > 1 else ""
+            ax.set_title(f"λ = {lam:g}: {metric} {m.format()}, clusterability "
+                         f"{c.format()}{seeds}", fontsize=9)
         return fig
 
     return _explorer(draw, lam=w.SelectionSlider(options=lams, value=lams[-1], description="λ"))

@@ -105,6 +105,8 @@ class Profile:
     n_controls: int  # notebook 07: random control partitions of the ablation by token kind
     llm_model: LLMName = "gpt2"  # notebook 07 and reproduce("llm"): the pretrained model; the
     # cpu profile takes the small real Pythia-14m, which a CPU fine-tunes in minutes
+    seeds: int = 1  # reproduce and the notebooks' sweeps: seeds per run, for a 95 % interval
+    # (1: a single run, no interval); ci 2, cpu 3, gpu and paper 5
 
     @property
     def progress(self) -> bool:
@@ -180,7 +182,7 @@ PROFILES: dict[str, Profile] = {
         modadd_train_frac=0.6, modadd_lr=3e-3, modadd_weight_decay=5.0,
         llm_steps=5, llm_seq_len=32, llm_batch=4, text_chars=20_000,
         n_shuffles=4, resnet18=False, mnist_lams=(0.0, 2.0, 20.0), mnist_ks=(2, 8),
-        prune_chunk=16, llm_sweep_steps=5, llm_lams=(0.0, 20.0), n_controls=2,
+        prune_chunk=16, llm_sweep_steps=5, llm_lams=(0.0, 20.0), n_controls=2, seeds=2,
     ),
     # Minutes per notebook on a laptop; the outputs stored in the notebooks come from here.
     # 4000/1000 is all of the offline 5,000-image MNIST subset (see modlib.data.load_mnist).
@@ -197,6 +199,7 @@ PROFILES: dict[str, Profile] = {
         mnist_ks=(2, 4, 8, 16), prune_chunk=1, llm_sweep_steps=150,
         llm_lams=(0.0, 0.5, 2.0, 20.0), n_controls=5,
         llm_model="pythia-14m",  # GPT-2 small: about 2 h of fine-tuning on a 2-core CPU
+        seeds=3,
     ),
     # A free Colab T4 (16 GB, fp16): <= 20 minutes and <= 12 GB a notebook, estimated in
     # benchmarks/RESULTS.md. The paper's image and grokking sizes; GPT-2 fine-tuned for 800
@@ -204,14 +207,14 @@ PROFILES: dict[str, Profile] = {
     "gpu": Profile(
         name="gpu", **_IMAGES_FULL, **_GROKKING_FULL,
         llm_steps=800, llm_seq_len=256, llm_batch=8, text_chars=3_000_000,
-        llm_sweep_steps=200, **_NOTEBOOKS_FULL,
+        llm_sweep_steps=200, **_NOTEBOOKS_FULL, seeds=5,
     ),
     # The paper's full scale: an A100-class GPU or several (accelerate launch); GPT-2
     # fine-tuned for 5,000 steps of 16 x 512 tokens on all of WikiText-2.
     "paper": Profile(
         name="paper", **_IMAGES_FULL, **_GROKKING_FULL,
         llm_steps=5000, llm_seq_len=512, llm_batch=16, text_chars=None,
-        llm_sweep_steps=1000, **_NOTEBOOKS_FULL,
+        llm_sweep_steps=1000, **_NOTEBOOKS_FULL, seeds=5,
     ),
 }
 
