@@ -44,6 +44,7 @@ SUBMODULES = {
     "fourier": "analysis.fourier", "llm": "analysis.llm", "lm_interp": "analysis.lm_interp",
     "experiments": "course.experiments", "viz": "course.viz", "widgets": "course.widgets",
     "exercises": "course.exercises", "student": "course.student",
+    "analyze": "course.analyze",
 }
 
 # The public names re-exported here, by the sub-module that defines them.

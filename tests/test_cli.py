@@ -179,3 +179,76 @@ def test_seeds_reach_reproduce_and_the_summary_is_printed(tmp_path, monkeypatch,
     assert "mnist: m on d, 3 seed(s)" in out
     assert "modular_accuracy_difference" in out and "-0.008 ± 0.005  finding" in out
     assert "0.970 ± 0.025\n" in out  # no 'finding' where there is no value of no effect
+    assert "holds: at little cost in accuracy (modular_accuracy_difference" in out
+
+
+# --- python -m modlib analyze MODEL ---------------------------------------------------------
+
+def _state_dict(tmp_path):
+    torch.save(torch.nn.Linear(4, 4).state_dict(), tmp_path / "state.pt")
+    return str(tmp_path / "state.pt")
+
+
+def _text_file(tmp_path):
+    (tmp_path / "model.txt").write_text("not a model")
+    return str(tmp_path / "model.txt")
+
+
+def _plain_folder(tmp_path):
+    (tmp_path / "plain").mkdir()
+    return str(tmp_path / "plain")
+
+
+# (MODEL or a maker of it, options, --out maker or None, words of the one line)
+ANALYZE_BAD = [
+    pytest.param("squeezenet1_1", ["--k", "1"], None, "--k must be >= 2, got 1", id="k-1"),
+    pytest.param("squeezenet1_1", ["--k", "2.5"], None, "argument --k: invalid int value: '2.5'",
+                 id="k-float"),
+    pytest.param("squeezenet1_1", ["--shuffles", "-1"], None, "--shuffles must be >= 0, got -1",
+                 id="shuffles-neg"),
+    pytest.param("no such model!", [], None, "Unknown model 'no such model!': not a .pt/.pth "
+                 "file, a folder, a torchvision model name", id="model-unknown"),
+    pytest.param("missing.pt", [], None, "'model' names no file or folder: 'missing.pt' does "
+                 "not exist.", id="model-missing-file"),
+    pytest.param(_state_dict, [], None, "holds a state dict or checkpoint (keys ['weight', "
+                 "'bias']...), not a module. analyze needs the module itself", id="state-dict"),
+    pytest.param(_text_file, [], None, "must be a .pt or .pth file written by torch.save(model)",
+                 id="model-txt"),
+    pytest.param(_plain_folder, [], None, "is not a Hugging Face model folder: it has no "
+                 "config.json.", id="model-folder"),
+    pytest.param(_state_dict, ["--pretrained"], None, "'pretrained' applies to torchvision "
+                 "model names only", id="pretrained-file"),
+    pytest.param("squeezenet1_1", ["--layers", "fc*"], None, "'layers' pattern 'fc*' matches no "
+                 "weight layer of the model; its weight layers are ['features.0',", id="layers"),
+    pytest.param("squeezenet1_1", ["--layers", "features.0"], None, "No layer can be clustered "
+                 "at k=4: features.0: k=4 is larger than a side of its weight matrix (64, 3).",
+                 id="no-layer-left"),
+    pytest.param("squeezenet1_1", [], _file, "'out' must be a folder. Got '{out}', an existing "
+                 "file.", id="out-file"),
+    pytest.param("squeezenet1_1", [], _under_file, "'out' must be a folder that can be created "
+                 "and written to. Got '{out}'", id="out-under-file"),
+]
+
+
+@pytest.mark.parametrize("model,args,make_out,words", ANALYZE_BAD)
+def test_analyze_refuses_bad_input_with_status_2_and_one_line(model, args, make_out, words,
+                                                              tmp_path, capsys):
+    spec = model(tmp_path) if callable(model) else model
+    out = make_out(tmp_path) if make_out else str(tmp_path / "fresh" / "out")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["analyze", spec, *args, "--out", out, "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("modlib: error: ")
+    assert words.format(out=out) in lines[0]
+    assert not (tmp_path / "fresh").exists()  # no folder is left behind a refused command
+
+
+def test_analyze_has_its_own_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["analyze", "--help"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "--shuffles" in printed and "weights_only=False" in printed
