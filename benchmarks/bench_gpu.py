@@ -42,7 +42,7 @@ from modlib.training.models import MnistCNN, ModAddTransformer, PaperCifarCNN
 from modlib.training.profiles import Profile, ProfileName
 
 K = 4  # clusters per layer in every notebook
-BUDGET_GB = 12.0  # the gpu profile's promise on a free Colab T4, with <= 20 minutes
+BUDGET_GB = 12.0  # the gpu profile's promise on a free Colab T4, with <= 60 minutes (5 seeds)
 OP_S = 15e-6  # one eager PyTorch op on a GPU: Python, dispatch and kernel launch (a CPU: 9-14 µs)
 SETUP_S = 60.0  # every notebook in Colab: installing modlib, importing torch and modlib
 SPECTRAL_S = 0.1  # spectral co-clustering of one GPT-2 MLP matrix, 3072 × 768 (RESULTS.md)
@@ -202,10 +202,15 @@ def notebooks(prof: Profile, *, collated_modadd: bool = False) -> list[Notebook]
     mnist, cifar = image_workload(prof, cifar=False), image_workload(prof, cifar=True)
     mnist_zoo = image_workload(prof, cifar=False, pretrained=True)  # modlib.pretrained trains it
     cifar_zoo = image_workload(prof, cifar=True, pretrained=True)
-    sweep = 2 + len(prof.mnist_lams) + len(prof.mnist_ks)  # reproduce, then both sweeps
+    # reproduce: per seed a baseline, a modular model and (images) the sparse control; each
+    # model's analysis is an OFF ablation with one control (2k + 1 evaluations)
+    seeds = prof.seeds
+    image_runs = 3 * seeds
+    reproduce_evals = image_runs * (2 * K + 1)
+    sweep = image_runs + seeds * (len(prof.mnist_lams) + len(prof.mnist_ks))  # and both sweeps
     ablations = 2 * ((1 + 5) * K + 1 + (1 + 1) * K + 1)  # OFF (5 controls), ON: both models
-    llm_runs = [(llm_workload(prof, prof.llm_steps), 2),
-                (llm_workload(prof, prof.llm_sweep_steps), len(prof.llm_lams))]
+    llm_runs = [(llm_workload(prof, prof.llm_steps), 2 * seeds),
+                (llm_workload(prof, prof.llm_sweep_steps), seeds * len(prof.llm_lams))]
     kinds = 2 + 2 * ((1 + prof.n_controls) * K + 1)  # token losses; ablation by token kind
     co_clusterings = 24 + 24 + 12 * (2 + 2 + len(prof.llm_lams))  # scores, parts, set-ups, runs
     return [
@@ -213,12 +218,16 @@ def notebooks(prof: Profile, *, collated_modadd: bool = False) -> list[Notebook]
         Notebook("01 weights as graphs", [], [], 10),
         Notebook("02 pretrained, enmeshed", [(mnist_zoo, 1)], [],
                  10 + 0.8 * (prof.n_shuffles + 1) + 20 * prof.resnet18),
-        Notebook("03 training for modularity", [(mnist, sweep)], [], 10 + 2 * sweep),
-        Notebook("04 what clusters learn", [(mnist, 2)], [(mnist, ablations)], 10 + 90),
-        Notebook("05 modular CNNs, CIFAR", [(cifar_zoo, 1), (cifar, 2)], [(cifar, ablations)],
-                 30 + 60),
+        Notebook("03 training for modularity", [(mnist, sweep)], [(mnist, reproduce_evals)],
+                 10 + 2 * sweep + 10 * image_runs),
+        # 04 and 05 train reproduce's runs again (a fresh Colab runtime has no cache); circuits
+        # by both measures on each of reproduce's models: about 10 s each on the CPU side
+        Notebook("04 what clusters learn", [(mnist, image_runs)],
+                 [(mnist, ablations + reproduce_evals)], 10 + 90 + 10 * image_runs),
+        Notebook("05 modular CNNs, CIFAR", [(cifar_zoo, 1), (cifar, image_runs)],
+                 [(cifar, ablations + reproduce_evals)], 30 + 60 + 10 * image_runs),
         Notebook("06 grokking transformer",
-                 [(modadd_workload(prof, collated=collated_modadd), 2)], [], 30),
+                 [(modadd_workload(prof, collated=collated_modadd), 2 * seeds)], [], 30),
         Notebook("07 modular language models", llm_runs, [(llm_runs[0][0], kinds)],
                  50 + SPECTRAL_S * co_clusterings, resident=3 * 4 * gpt2_params()[1]),
     ]

@@ -16,7 +16,9 @@ from modlib.__main__ import main
 @pytest.fixture(scope="module")
 def mnist_ci(tmp_path_factory):
     out = tmp_path_factory.mktemp("mnist")
-    assert main(["reproduce", "mnist", "--profile", "ci", "--out", str(out), "--quiet"]) == 0
+    with pytest.MonkeyPatch.context() as mp:  # an empty cache: this run trains
+        mp.setenv("MODLIB_CACHE", str(tmp_path_factory.mktemp("cache")))
+        assert main(["reproduce", "mnist", "--profile", "ci", "--out", str(out), "--quiet"]) == 0
     return out  # how long it takes is measured in benchmarks/, never asserted in a test
 
 
@@ -624,3 +626,19 @@ def test_an_identical_run_is_reused_from_the_cache(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="cached run"):
         modlib.reproduce("mnist", profile="ci", model="paper", seeds=1, progress=False)
     assert stored.stat().st_size > 1_000  # replaced by the new run
+
+
+def test_said_once_prints_each_line_once_even_when_the_body_fails(capsys):
+    seen = set()
+    with modlib.experiments.said_once(seen):
+        print("modlib.data: offline")
+        print("first seed only")
+    with pytest.raises(KeyError), modlib.experiments.said_once(seen):
+        print("modlib.data: offline")
+        print("said before the failure")
+        raise KeyError("x")
+    assert capsys.readouterr().out.splitlines() == [
+        "modlib.data: offline", "first seed only", "said before the failure"]
+    with pytest.raises(TypeError, match="'seen' must be a set of the lines already printed"):
+        with modlib.experiments.said_once([]):
+            pass

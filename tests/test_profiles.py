@@ -84,7 +84,7 @@ def test_values_are_sensible():
         prof = PROFILES[name]
         assert prof.mnist_train == 60_000 and prof.cifar_train == 50_000
         assert prof.modadd_p == 113 and prof.mnist_epochs == 10 and prof.resnet18
-    # gpu fine-tunes GPT-2 briefly (a T4 in 20 minutes); paper at the paper's scale
+    # gpu fine-tunes GPT-2 briefly (a T4 within the hour); paper at the paper's scale
     gpu, paper = PROFILES["gpu"], PROFILES["paper"]
     assert 600 <= gpu.llm_steps <= 1000 and gpu.llm_batch * gpu.llm_seq_len <= 8 * 256
     assert paper.llm_steps >= 5000 and (paper.llm_batch, paper.llm_seq_len) == (16, 512)
@@ -233,7 +233,7 @@ def test_every_notebook_of_the_gpu_profile_fits_a_t4_by_the_estimate(bench_gpu):
         PROFILES["gpu"])}
     assert sorted(found) == [f"0{i}" for i in range(8)]
     for name, e in found.items():
-        assert e["total_s"] <= 20 * 60, (name, e)
+        assert e["total_s"] <= 60 * 60, (name, e)  # five seeds: within the hour
         assert e["peak_gb"] <= 12, (name, e)
     assert found["07"]["tflop"] > 1000  # GPT-2 is counted, not left out
 

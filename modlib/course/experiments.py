@@ -8,15 +8,17 @@ Introduced in notebook 03; CIFAR in 05, modular addition in 06, language models 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
+import io
 import json
 import os
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -49,7 +51,8 @@ from ..validate import (
 )
 
 __all__ = ["Experiment", "MODELS", "RunResult", "ExperimentResult", "reproduce", "sweep",
-           "measure", "summarize", "Claim", "claims", "PAPER", "check_device", "check_out"]
+           "measure", "summarize", "Claim", "claims", "said_once", "PAPER", "check_device",
+           "check_out"]
 
 Experiment = Literal["mnist", "cifar", "modadd", "llm"]
 
@@ -684,12 +687,14 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
         return result
     results: dict[str, Any] = {}
     first: dict[str, Any] = {}
+    seen: set[str] = set()
     step = "training"
     try:
         for i, s in enumerate(range(seed, seed + n_seeds)):
             step = f"training of seed {s}"
             torch.manual_seed(s)
-            setup = _setup(name, prof, s, model, k, lam, progress)
+            with said_once(seen):  # "no internet, using ..." once, not once a seed
+                setup = _setup(name, prof, s, model, k, lam, progress)
             init = copy.deepcopy(setup.model.state_dict())
             runs: list[tuple[str, float, type[ClusterabilityLoss]]] = [
                 ("baseline", 0.0, ClusterabilityLoss), ("modular", lam, ClusterabilityLoss)]
@@ -807,13 +812,15 @@ def sweep(name: Experiment, *, lams: Sequence[float] = (20.0,), ks: Sequence[int
     dev = check_device(device)
     prof = _check_profile(profile)
     n_seeds = prof.seeds if seeds is None else seeds
-    rows = []
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
     grid = [(s, k, lam) for s in range(seed, seed + n_seeds) for k in ks for lam in lams]
     setup, partitions, init = None, {}, {}
     for s, k, lam in tqdm(grid, desc="runs", disable=not progress):
         if setup is None or s != rows[-1]["seed"]:  # a new seed: its own data, init, batches
             torch.manual_seed(s)
-            setup = _setup(name, prof, s, model, min(ks), max(lams), progress)
+            with said_once(seen):
+                setup = _setup(name, prof, s, model, min(ks), max(lams), progress)
             partitions = {min(ks): setup.partitions}  # built with the set-up (llm), else None
             init = copy.deepcopy(setup.model.state_dict())
         if k not in partitions:  # llm: the pretrained model's own clusters, k of them
@@ -825,17 +832,49 @@ def sweep(name: Experiment, *, lams: Sequence[float] = (20.0,), ks: Sequence[int
     return rows
 
 
+@contextlib.contextmanager
+def said_once(seen: set[str]) -> Iterator[None]:
+    """Print what the body prints, but only the lines not in ``seen`` (which it then holds).
+
+    Every seed of a run loads its data afresh, and an offline loader says so each time; the
+    reader needs the sentence once.
+
+    Example:
+        >>> seen = set()
+        >>> for _ in range(2):
+        ...     with said_once(seen):
+        ...         print("modlib.data: MNIST: no internet, using the 5,000 digits.")
+        modlib.data: MNIST: no internet, using the 5,000 digits.
+    """
+    check_instance(seen, "seen", set, "a set of the lines already printed")
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        for line in buffer.getvalue().splitlines():
+            if line not in seen:
+                seen.add(line)
+                print(line, flush=True)
+
+
 def _runs(result: ExperimentResult) -> list[str]:
     return ["baseline", "modular"] + (["sparse_control"] if result.sparse_control else [])
 
 
 @functools.lru_cache(maxsize=1)
 def _source_hash() -> str:
-    """A hash of the library's source: a cached run is reused only by the code that made it."""
+    """A hash of the source a run's numbers depend on: every module but the course part's
+    (figures, widgets, exercises; this module counts) and the package's ``__init__`` and command
+    line. A cached run is reused only by that code."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
+        relative = path.relative_to(root).as_posix()
+        if (relative.startswith("course/") and path != Path(__file__).resolve()) or \
+                relative in ("__init__.py", "__main__.py"):  # names and the command line
+            continue
+        digest.update(relative.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -1,7 +1,7 @@
 """Experiment sizes: one notebook, four profiles (``ci``, ``cpu``, ``gpu``, ``paper``).
 
 Every notebook asks ``modlib.profile()`` how big to make its data, models and training runs, so
-the same code runs in seconds under CI, in minutes on a laptop, within 20 minutes a notebook on a
+the same code runs in seconds under CI, in minutes on a laptop, within an hour a notebook on a
 free Colab T4 (``gpu``), and at the paper's full scale on an A100 or several GPUs (``paper``).
 See DESIGN.md ("Profiles"), the syllabus chapter of the book, and benchmarks/RESULTS.md for the
 estimated GPU time of every notebook.
@@ -201,7 +201,7 @@ PROFILES: dict[str, Profile] = {
         llm_model="pythia-14m",  # GPT-2 small: about 2 h of fine-tuning on a 2-core CPU
         seeds=3,
     ),
-    # A free Colab T4 (16 GB, fp16): <= 20 minutes and <= 12 GB a notebook, estimated in
+    # A free Colab T4 (16 GB, fp16): <= 60 minutes and <= 12 GB a notebook, estimated in
     # benchmarks/RESULTS.md. The paper's image and grokking sizes; GPT-2 fine-tuned for 800
     # steps of 8 x 256 tokens (1.6 M tokens, 2.5 passes over 3 M characters of WikiText-2).
     "gpu": Profile(
