@@ -397,7 +397,8 @@ def test_a_failure_after_training_keeps_the_models_and_results(step, words, comp
     monkeypatch.setattr(experiments, step, fail)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError) as info:
-        modlib.reproduce("llm", profile="ci", k=2, lam=5.0, seeds=1, out=out, progress=False)
+        modlib.reproduce("llm", profile="ci", k=2, lam=5.0, seeds=1, out=out, progress=False,
+                         cache=False)
     message = str(info.value)
     assert f"training finished and was saved to {out} " in message
     assert "(baseline.pt, modular.pt, results.json)" in message
@@ -428,7 +429,7 @@ def test_an_interrupted_analysis_of_mnist_keeps_the_models(tmp_path, monkeypatch
                                            r"sparse_control.pt, results.json\); the analysis of "
                                            r"seed 0 failed: KeyError"):
         modlib.reproduce("mnist", profile="ci", model="paper", seeds=1, out=tmp_path / "mnist",
-                         progress=False)
+                         progress=False, cache=False)  # trained here, not read from the cache
     from modlib.training.models import PaperMLP
     from modlib.training.zoo import LABELS
 
