@@ -21,8 +21,10 @@ _SUPPORTED = "nn.Linear, nn.Conv2d (groups=1), transformers Conv1D"
 
 def _is_conv1d(module: nn.Module) -> bool:
     # Hugging Face's GPT-2 Conv1D: a Linear whose weight is stored (n_in, n_out). Matched by
-    # name and attributes so that modlib does not import transformers.
-    return type(module).__name__ == "Conv1D" and hasattr(module, "nf") and hasattr(module, "weight")
+    # name and attributes so that modlib does not import transformers; by the class's bases too,
+    # since FSDP2's fully_shard turns a Conv1D into an "FSDPConv1D" that subclasses it.
+    return (any(c.__name__ == "Conv1D" for c in type(module).__mro__)
+            and hasattr(module, "nf") and hasattr(module, "weight"))
 
 
 def is_weight_layer(module: nn.Module) -> bool:

@@ -3,10 +3,15 @@
 Training minimises ``L_task + lam * ClusterabilityLoss(model, k)()`` (Golechha et al. 2025).
 The partition of every layer is fixed before training: contiguous equal blocks aligned along the
 model (training from scratch), or a spectral partition of a pretrained model (fine-tuning).
+Under sharded training (FSDP2 ``fully_shard``, weights held as row-sharded ``DTensor``) each
+process sums its own rows and one all-reduce per call gives the exact loss (book: scaling.md).
 Introduced in notebook 03 (training for modularity).
 """
 
 from __future__ import annotations
+
+import math
+import sys
 
 import torch
 from torch import Tensor, nn
@@ -49,14 +54,7 @@ class _InsideShare(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, W: Tensor, A: Tensor, B: Tensor | None) -> Tensor:
-        d0, k = A.shape
-        if B is None:  # (d0, k, block): a block's columns (and kernel entries) are contiguous
-            per = torch.linalg.vector_norm(W.reshape(d0, k, -1), dim=2, dtype=A.dtype).square_()
-        else:
-            X = W.reshape(d0, -1)  # (d0, d1[·kh·kw]), a view of a contiguous W
-            if X.shape[1] != len(B):  # a conv: every kernel entry of a slice takes its label
-                B = B.repeat_interleave(X.shape[1] // len(B), 0)
-            per = X.to(A.dtype).square() @ B
+        per, B = _per_cluster(W, A, B)
         total, inside = per.sum(), torch.dot(per.view(-1), A.reshape(-1))
         # An all-zero layer (or one whose squares underflow) is divided by inf: share 0 and
         # gradient 0. NaN/Inf weights still give NaN: they are never hidden as 0.
@@ -76,6 +74,116 @@ class _InsideShare(torch.autograd.Function):
         else:  # (d0, d1[·kh·kw]): (M − C)·2g/S, times W in place (a fresh buffer costs a pass)
             out = (A.mul(coef) @ (B - share).T).mul_(W.reshape(len(A), -1))
         return out.view(W.shape).to(W.dtype), None, None
+
+
+def _per_cluster(W: Tensor, A: Tensor, B: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """(d0, k) squared mass of each row of W in each column cluster, and B as the entries use it.
+
+    The forward pass shared by :class:`_InsideShare` and :class:`_ShardSums`. Shapes are
+    spelled out (no -1), so that a shard with no rows (d0 = 0) reshapes too.
+    """
+    d0, k = A.shape
+    width = math.prod(W.shape[1:])  # d1[·kh·kw]
+    if B is None:  # (d0, k, block): a block's columns (and kernel entries) are contiguous
+        per = torch.linalg.vector_norm(W.reshape(d0, k, width // k), dim=2,
+                                       dtype=A.dtype).square_()
+    else:
+        X = W.reshape(d0, width)  # (d0, d1[·kh·kw]), a view of a contiguous W
+        if width != len(B):  # a conv: every kernel entry of a slice takes its label
+            B = B.repeat_interleave(width // len(B), 0)
+        per = X.to(A.dtype).square() @ B
+    return per, B
+
+
+class _ShardSums(torch.autograd.Function):
+    """(inside, total) = (sum(W² · M), sum(W²)) of a block of rows of W, with closed-form gradient.
+
+    The sharded twin of :class:`_InsideShare`: W holds some rows of a layer's weight (its
+    shard), A the same rows of the row labels. The gradient of g_in·inside + g_tot·total is
+    2 W (g_in·M + g_tot), written with F = 2 (g_in·A + g_tot) of shape (d0, k) as
+    ``F Bᵀ ∘ W`` (B's rows sum to 1), or as one broadcast product when B is None.
+    """
+
+    @staticmethod
+    def forward(ctx, W: Tensor, A: Tensor, B: Tensor | None) -> Tensor:
+        per, B = _per_cluster(W, A, B)
+        ctx.save_for_backward(W, A, B)
+        return torch.stack([torch.dot(per.view(-1), A.reshape(-1)), per.sum()])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        W, A, B = ctx.saved_tensors
+        F = A.mul(grad[0] * 2).add_(grad[1] * 2)  # (d0, k)
+        width = math.prod(W.shape[1:])  # d1[·kh·kw]
+        if B is None:  # (d0, k, block) times (d0, k, 1)
+            out = W.reshape(*A.shape, width // A.shape[1]) * F.unsqueeze(2)
+        else:  # B was repeated for a conv's kernel entries in forward: (width, k)
+            out = (F @ B.T).mul_(W.reshape(len(A), width))
+        return out.view(W.shape).to(W.dtype), None, None
+
+
+class _SumOverShards(torch.autograd.Function):
+    """The sum of a tensor over the processes of ``groups``; its gradient passes unchanged.
+
+    Every process computes the same loss from the summed tensor, so d loss / d sum is the same
+    on every process, and d sum / d (this process's part) is 1: the part's gradient is the
+    sum's, as it is. (``torch.distributed.nn.functional.all_reduce`` sums the gradient over
+    the processes too, which would multiply the loss's gradient by their number.)
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, groups: tuple) -> Tensor:
+        import torch.distributed as dist  # a DTensor exists: torch.distributed is loaded
+
+        x = x.clone()
+        for group in groups:
+            dist.all_reduce(x, group=group)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        return grad, None
+
+
+def _dtensor_type() -> type | None:
+    """``DTensor``, when its module is loaded (as it is once a model is sharded), else None:
+    the loss never imports torch.distributed itself."""
+    return getattr(sys.modules.get("torch.distributed.tensor"), "DTensor", None)
+
+
+def _row_shard(W: Tensor, name: str) -> tuple[Tensor, int, tuple]:
+    """This process's rows of a row-sharded DTensor weight (FSDP2 ``fully_shard``).
+
+    Returns:
+        ``(local, start, groups)``: the local rows (a differentiable view of W, whose gradient
+        becomes W's sharded ``.grad``), the global index of the first, and the process groups
+        of the mesh dims that shard W (the local sums add up over them; a replicated dim, as
+        in HSDP, holds copies and is not summed over).
+
+    Raises:
+        ValueError: W is sharded otherwise than by rows (``Shard(0)``), e.g. by columns or
+            with tensor parallelism, or partially reduced.
+    """
+    from torch.distributed.tensor import Replicate, Shard
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+
+    placements = tuple(W.placements)
+    # exactly Shard: a _StridedShard (FSDP with tensor parallelism) has another row layout
+    rows = [type(p) is Shard and p.dim == 0 for p in placements]
+    if not all(r or isinstance(p, Replicate) for r, p in zip(rows, placements, strict=True)):
+        raise ValueError(f"Layer '{name}' has a DTensor weight placed as {placements}: the "
+                         f"clusterability loss supports weights sharded by their first dim "
+                         f"(Shard(0), what fully_shard does by default) or replicated, not "
+                         f"{type(W).__name__}s split otherwise (a shard_placement_fn, tensor "
+                         f"parallelism).")
+    local = W.to_local()
+    shape, offset = compute_local_shape_and_global_offset(W.shape, W.device_mesh, placements)
+    if tuple(local.shape) != tuple(shape):  # a layout the offset above does not describe
+        raise ValueError(f"Layer '{name}': the local shard has shape {tuple(local.shape)}, "
+                         f"but its placements {placements} give {tuple(shape)}.")
+    groups = tuple(W.device_mesh.get_group(d) for d, r in enumerate(rows) if r)
+    return local, int(offset[0]), groups
 
 
 def _inside_share(W: Tensor, A: Tensor, B: Tensor | None = None) -> Tensor:
@@ -143,6 +251,15 @@ class ClusterabilityLoss(nn.Module):
     dtype) at every call. Backward uses the closed-form gradient 2 W (M − C) / sum(W²) (see
     :func:`_inside_share`), not autograd of the formula.
 
+    Sharded training (FSDP2 ``fully_shard``): build the loss from the model before or after
+    sharding it. A weight held as a ``DTensor`` split by rows (``Shard(0)``; a Conv1D's rows are
+    its input neurons) is read as this process's rows only: each process sums inside and total
+    mass over its rows with the same rows of the mask, one all-reduce adds the two numbers of
+    every sharded layer up over the processes, and C = inside / total is exact. The gradient of
+    the local rows is their rows of the unsharded gradient; it lands in the sharded ``.grad``,
+    next to what FSDP reduces. Every process must then call the loss (and
+    :meth:`clusterability`) together. See the book page ``scaling.md``.
+
     Args:
         model: the network whose layers are clustered.
         k: number of clusters per layer.
@@ -158,7 +275,8 @@ class ClusterabilityLoss(nn.Module):
         TypeError: ``model`` not an ``nn.Module``, ``k`` not an int, ``layers`` not a list of
             str, ``partitions`` not a dict of :class:`Partition`.
         ValueError: no or unknown layer names, ``k`` larger than a side of a chosen layer, or a
-            partition whose k or shape does not fit its layer.
+            partition whose k or shape does not fit its layer. At a call: a layer whose weight
+            changed shape, or a DTensor weight sharded otherwise than by rows.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.Linear(8, 2))
@@ -247,18 +365,54 @@ class ClusterabilityLoss(nn.Module):
                                  f"{type(self).__name__} for the changed model.")
 
     def _values(self) -> list[Tensor]:
+        """Each layer's clusterability; row-sharded (DTensor) weights through summed shards.
+
+        A plain weight gives its share directly. A sharded one gives the (inside, total) sums
+        of its local rows; the sums of all sharded layers are then added up over the processes
+        in one all-reduce per process group and dtype, and each layer's share is their ratio.
+        """
         self._check_shapes()
-        return [_inside_share(m.weight, *self._mask(i, m.weight))
-                for i, (_, m) in enumerate(self._layers)]
+        values: list[Tensor | None] = []
+        sharded: dict[tuple, list[tuple[int, Tensor]]] = {}
+        dtensor = _dtensor_type()
+        for i, (name, m) in enumerate(self._layers):
+            if dtensor is None or not isinstance(m.weight, dtensor):
+                values.append(self._share(i, m.weight))
+                continue
+            local, start, groups = _row_shard(m.weight, name)
+            sums = self._shard_sums(i, local, start)  # (2,): inside, total of these rows
+            sharded.setdefault((groups, sums.dtype), []).append((i, sums))
+            values.append(None)
+        for (groups, _), items in sharded.items():  # the same order on every process
+            summed = _SumOverShards.apply(torch.stack([s for _, s in items]), groups)
+            for (i, _), (inside, total) in zip(items, summed, strict=True):
+                values[i] = self._ratio(inside, total)
+        return values
+
+    def _share(self, i: int, W: Tensor) -> Tensor:
+        """Layer i's clusterability from its whole weight W."""
+        return _inside_share(W, *self._mask(i, W))
+
+    def _shard_sums(self, i: int, local: Tensor, start: int) -> Tensor:
+        """(inside, total) of layer i's rows ``start : start + len(local)``, held in ``local``."""
+        a, b = self._mask(i, local)
+        return _ShardSums.apply(local, a[start:start + len(local)], b)
+
+    @staticmethod
+    def _ratio(inside: Tensor, total: Tensor) -> Tensor:
+        """inside / total, and 0 (gradient 0) for an all-zero layer, as :func:`_inside_share`."""
+        return inside / torch.where(total != 0, total, torch.inf)
 
     def forward(self) -> Tensor:
         """``1 − mean clusterability`` over the layers: a differentiable scalar in [0, 1].
 
         Sums are taken in float32 (float64 for float64 weights), so the result is float32 for
         float16/bfloat16 models. An all-zero layer counts as clusterability 0, with gradient 0.
+        With row-sharded weights (FSDP2) it is a collective: every process calls it.
 
         Raises:
-            ValueError: a layer whose weight changed shape since the loss was built.
+            ValueError: a layer whose weight changed shape since the loss was built, or a
+                DTensor weight sharded otherwise than by rows.
         """
         values = self._values()
         total = values[0] if len(values) == 1 else torch.stack(values).sum()
@@ -266,7 +420,11 @@ class ClusterabilityLoss(nn.Module):
 
     @torch.no_grad()
     def clusterability(self) -> dict[str, float]:
-        """``{layer name: clusterability}`` under the fixed partitions."""
+        """``{layer name: clusterability}`` under the fixed partitions.
+
+        With row-sharded weights (FSDP2) it is a collective: every process calls it, and every
+        process gets the same numbers.
+        """
         return {n: float(v) for (n, _), v in zip(self._layers, self._values(), strict=True)}
 
     def extra_repr(self) -> str:
@@ -282,7 +440,8 @@ class ScatteredMaskLoss(ClusterabilityLoss):
     drives the same number of weights per layer to near zero as the clusterability loss does,
     but the survivors are scattered, so the layer is as sparse as a modular one and has no
     modules. Its :meth:`clusterability` is the share of squared mass inside the scattered mask;
-    ``partitions`` are the block partitions it was drawn from. Introduced in notebook 04.
+    ``partitions`` are the block partitions it was drawn from. Under FSDP2 it sums sharded
+    rows as :class:`ClusterabilityLoss` does. Introduced in notebook 04.
 
     Args:
         model, k, layers, partitions: as :class:`ClusterabilityLoss`.
@@ -315,21 +474,28 @@ class ScatteredMaskLoss(ClusterabilityLoss):
             stored = scattered.view(d0, d1).to(_sum_dtype(module.weight.dtype))
             self.register_buffer(f"scatter{i}", stored, persistent=False)
 
-    def _values(self) -> list[Tensor]:
-        self._check_shapes()
-        values = []
-        for i, (_, m) in enumerate(self._layers):
-            mask = getattr(self, f"scatter{i}")
-            dtype = _sum_dtype(m.weight.dtype)
-            if mask.device != m.weight.device or mask.dtype != dtype:
-                mask = mask.to(m.weight.device, dtype)
-                setattr(self, f"scatter{i}", mask)
-            W2 = m.weight.to(dtype).square()
-            if W2.dim() > 2:  # a conv kernel: each slice is one edge
-                W2 = W2.flatten(2).sum(-1)
-            total = W2.sum()
-            values.append((W2 * mask).sum() / total.clamp_min(torch.finfo(dtype).tiny))
-        return values
+    def _scatter_sums(self, i: int, W: Tensor, start: int) -> tuple[Tensor, Tensor]:
+        """(inside, total) of W, rows ``start : start + len(W)`` of layer i (all of them, or a
+        shard), under the scattered mask."""
+        mask = getattr(self, f"scatter{i}")
+        dtype = _sum_dtype(W.dtype)
+        if mask.device != W.device or mask.dtype != dtype:
+            mask = mask.to(W.device, dtype)
+            setattr(self, f"scatter{i}", mask)
+        W2 = W.to(dtype).square()
+        if W2.dim() > 2:  # a conv kernel: each slice is one edge
+            W2 = W2.flatten(2).sum(-1)
+        return (W2 * mask[start:start + len(W)]).sum(), W2.sum()
+
+    def _share(self, i: int, W: Tensor) -> Tensor:
+        return self._ratio(*self._scatter_sums(i, W, 0))
+
+    def _shard_sums(self, i: int, local: Tensor, start: int) -> Tensor:
+        return torch.stack(self._scatter_sums(i, local, start))
+
+    @staticmethod
+    def _ratio(inside: Tensor, total: Tensor) -> Tensor:
+        return inside / total.clamp_min(torch.finfo(total.dtype).tiny)
 
 
 def _sum_dtype(dtype: torch.dtype) -> torch.dtype:
