@@ -36,10 +36,12 @@ from modlib.core.null import ShuffleTest  # noqa: E402
 from modlib.core.partition import contiguous_partition  # noqa: E402
 from modlib.course.student import (  # noqa: E402
     colab_url,
+    fallback_check,
     install_source,
     make_student_notebook,
     make_student_notebooks,
     stub_source,
+    student_link,
     sync_repository,
 )
 from modlib.course.viz import (  # noqa: E402
@@ -70,6 +72,7 @@ from modlib.training.train import History  # noqa: E402
 from tests.badinput import assert_every_name_has_a_row, assert_refused, row_ids  # noqa: E402
 
 MODULES = (viz, widgets, student, exercises)
+CHECKERS = [name for name in exercises.__all__ if name.startswith("check_")]
 
 # Public names that take no argument to check: constants and argument-less functions.
 ALLOWED_WITHOUT_ROW = {
@@ -331,8 +334,16 @@ CASES = [
     ("make_student_notebooks", lambda: make_student_notebooks("notebooks", 3), TypeError,
      r"'dst_dir' must be a str or Path. Got int 3"),
     # --- modlib.course.exercises: a bad seed, refused before the learner's function runs ------
+    ("fallback_check", lambda: fallback_check(None), TypeError,
+     r"'source' must be a str of Python code. Got None"),
+    ("student_link", lambda: student_link(None), TypeError,
+     r"'name' must be a notebook name \(str\). Got None"),
+    ("student_link", lambda: student_link("00_setup", NO_ROOT), ValueError,
+     r"'root' must be a repository root holding _config.yml"),
+    ("reference", lambda: exercises.reference(3), TypeError, r"'name' must be a str"),
+    ("reference", lambda: exercises.reference("nope"), ValueError, r"'name' .*Known: "),
     *[(name, functools.partial(getattr(exercises, name), wrong, seed=seed), error, match)
-      for name in exercises.__all__
+      for name in CHECKERS
       for seed, error, match in [("a", TypeError, r"'seed' must be an int. Got str 'a'"),
                                  (None, TypeError, r"'seed' must be an int. Got None"),
                                  (1.5, TypeError, r"'seed' must be an int. Got float 1.5"),
@@ -351,7 +362,7 @@ def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, ma
     assert_refused(call, error, match)
 
 
-@pytest.mark.parametrize("name", exercises.__all__)
+@pytest.mark.parametrize("name", CHECKERS)
 def test_checkers_report_a_non_function_without_raising(name, capsys):
     """A checker never crashes a notebook: a non-callable ``fn`` is a printed ✗ and False."""
     for fn in (None, 3, "f", {}):

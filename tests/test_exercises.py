@@ -385,7 +385,8 @@ def test_a_large_tensor_has_no_literal():
 def test_every_checker_is_tested_against_a_right_and_a_wrong_solution():
     """Each public checker appears in the parametrised accept/reject test of some test file."""
     texts = "".join(p.read_text() for p in Path(__file__).parent.glob("test_exercises*.py"))
-    missing = [name for name in ex.__all__ if f"ex.{name}," not in texts]
+    missing = [name for name in ex.__all__
+               if name.startswith("check_") and f"ex.{name}," not in texts]
     assert not missing, f"checkers without an accept/reject test: {missing}"
 
 

@@ -71,6 +71,26 @@ def test_has_an_exercise_with_a_checker_and_asserts(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checks_cells_are_hidden_from_readers_but_still_run(path):
+    """A cell of claims (asserts, not an exercise's check) is tagged remove-cell: the book
+    leaves it out, nbval still runs it. So is the "## Checks" heading above such cells."""
+    cells = json.loads(path.read_text())["cells"]
+    hidden = 0
+    for cell in cells:
+        source = "".join(cell["source"])
+        tags = cell.get("metadata", {}).get("tags", [])
+        claims = cell["cell_type"] == "code" and "modlib.exercises.check_" not in source and any(
+            line.startswith("assert ") for line in source.splitlines())
+        heading = cell["cell_type"] == "markdown" and source.lstrip().startswith("## Checks")
+        if claims or heading:
+            assert "remove-cell" in tags, source[:80]
+            hidden += claims
+        else:
+            assert "remove-cell" not in tags, source[:80]
+    assert hidden >= 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_two_to_four_exercises_each_with_a_solution_and_a_checker(path):
     """Every exercise: a heading with difficulty and time, a solution cell, then a checker."""
     cells = json.loads(path.read_text())["cells"]

@@ -27,10 +27,22 @@ def test_plot_weights_outlines_clusters_and_titles_clusterability():
     assert ax.get_title().startswith("C = ") and "chance 0.333" in ax.get_title()
 
 
+def test_plot_weights_has_a_labelled_colorbar_unless_asked_not_to():
+    W = torch.randn(12, 8)
+    fig = plot_weights(W)
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "|w|"
+    assert fig.axes[0].title.get_fontsize() >= 9
+    assert len(plot_weights(W, colorbar=False).axes) == 1
+    with pytest.raises(TypeError, match="'colorbar' must be True or False"):
+        plot_weights(W, colorbar="yes")
+
+
 def test_plot_weight_grid_and_history():
     W = {"a": torch.randn(6, 4), "b": torch.randn(5, 6)}
     parts = {"a": modlib.contiguous_partition(6, 4, 2), "b": modlib.contiguous_partition(5, 6, 2)}
-    assert len(plot_weight_grid(W, parts, suptitle="x").axes) == 2
+    fig = plot_weight_grid(W, parts, suptitle="x")
+    assert len(fig.axes) == 4  # two panels, each with its colorbar
+    assert all(ax.title.get_fontsize() >= 9 for ax in fig.axes[:2])
     h = modlib.History(steps=[{"step": 0, "clusterability": 0.3}, {"step": 1,
                                                                   "clusterability": 0.5}],
                        epochs=[{"epoch": 1, "accuracy": 0.8}])

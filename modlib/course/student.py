@@ -30,8 +30,9 @@ import yaml
 
 from ..validate import check_instance
 
-__all__ = ["DISTRIBUTION", "colab_url", "install_source", "make_student_notebook",
-           "make_student_notebooks", "stub_source", "sync_repository"]
+__all__ = ["DISTRIBUTION", "colab_url", "fallback_check", "install_source",
+           "make_student_notebook", "make_student_notebooks", "student_link", "stub_source",
+           "sync_repository"]
 
 DISTRIBUTION = "modular-training-course"  # the name pip knows; the import name is modlib
 
@@ -39,6 +40,9 @@ _ROOT = Path(__file__).resolve().parents[2]
 _MASTER = re.compile(r"^\d\d_.*\.ipynb$")
 _STUB_BODY = ["    ...  # your code here", "    raise NotImplementedError"]
 _BADGE_ID = "student-colab-badge"
+_LINK_ID = "student-link"  # the master notebook's cell that links its student version
+# A check cell of a master notebook: `assert modlib.exercises.check_<name>(<function>)`.
+_CHECK_CELL = re.compile(r"^assert modlib\.exercises\.check_(\w+)\((\w+)\)\s*$")
 
 
 def stub_source(source: str) -> str:
@@ -123,9 +127,59 @@ def colab_url(name: str) -> str:
     check_instance(name, "name", str, "a notebook name (str)")
     if not name or "/" in name:
         raise ValueError(f"'name' must be a notebook name such as '00_setup'. Got {name!r}.")
-    org, repo, branch = _repository()
+    return _student_url(*_repository(), name)
+
+
+def _student_url(org: str, repo: str, branch: str, name: str) -> str:
     return (f"https://colab.research.google.com/github/{org}/{repo}/blob/{branch}"
             f"/notebooks/student/{name}.ipynb")
+
+
+def _guide_url(org: str, repo: str, branch: str) -> str:
+    """The instructor guide (model answers) in the repository."""
+    return f"https://github.com/{org}/{repo}/blob/{branch}/book/instructors.md"
+
+
+def student_link(name: str, root: str | Path | None = None) -> str:
+    """The text of the cell that a master notebook's page shows under its title: a link that
+    opens the student version ``notebooks/student/<name>.ipynb`` in Colab.
+
+    Example:
+        >>> "/notebooks/student/00_setup.ipynb" in student_link("00_setup")
+        True
+    """
+    check_instance(name, "name", str, "a notebook name (str)")
+    url = _student_url(*_repository(_root(root)), name)
+    return (f"**Working through it yourself?** Open the [student version in Colab]({url}): "
+            "the same notebook with the exercises left for you to write. The launch button "
+            "at the top of this page opens this version, with the solutions.")
+
+
+def fallback_check(source: str) -> str:
+    """The student version of a check cell: if the learner's function fails its checker (or
+    is not written yet), the notebook goes on with the library's reference implementation.
+
+    A cell ``assert modlib.exercises.check_<name>(<function>)`` becomes an ``if`` that, when
+    the checker prints its ✗ line, rebinds ``<function>`` to
+    ``modlib.exercises.reference("<name>")`` and says so, so that "Run all" reaches the end
+    of the notebook. Any other cell is returned unchanged.
+
+    Example:
+        >>> print(fallback_check("assert modlib.exercises.check_jaccard(my_jaccard)"))
+        if not modlib.exercises.check_jaccard(my_jaccard):
+            my_jaccard = modlib.exercises.reference("jaccard")
+            print("→ From here on, my_jaccard is the library's reference implementation;",
+                  "come back to this exercise later.")
+    """
+    check_instance(source, "source", str, "a str of Python code")
+    match = _CHECK_CELL.match(source.strip())
+    if match is None:
+        return source
+    name, fn = match.groups()
+    return (f"if not modlib.exercises.check_{name}({fn}):\n"
+            f"    {fn} = modlib.exercises.reference(\"{name}\")\n"
+            f"    print(\"→ From here on, {fn} is the library's reference implementation;\",\n"
+            f"          \"come back to this exercise later.\")")
 
 
 def install_source(root: str | Path | None = None) -> str:
@@ -152,10 +206,12 @@ _GIT_SOURCE = re.compile(r"git\+https://github\.com/[^/\s\"']+/[^@\s\"']+@[\w.\-
 def sync_repository(root: str | Path | None = None) -> list[Path]:
     """Make every mention of the course repository follow ``_config.yml``.
 
-    Rewrites the ``COURSE = "git+..."`` line of each master notebook's first code cell, the
-    Colab links in ``README.md`` and the ``git+https://github.com/...@branch`` install sources
-    in ``README.md`` and ``book/*.md``. Stored outputs are kept. Run it (through
-    ``python -m modlib.course.student``) after changing ``repository`` in ``_config.yml``.
+    Rewrites the ``COURSE = "git+..."`` line of each master notebook's first code cell and its
+    link to the student version (the cell under the title, see :func:`student_link`, added
+    when missing), the Colab links in ``README.md`` and the
+    ``git+https://github.com/...@branch`` install sources in ``README.md`` and ``book/*.md``.
+    Stored outputs are kept. Run it (through ``python -m modlib.course.student``) after
+    changing ``repository`` in ``_config.yml``.
 
     Args:
         root: the repository root (default: the checkout this module lives in).
@@ -174,8 +230,15 @@ def sync_repository(root: str | Path | None = None) -> list[Path]:
         nb = nbformat.read(path, as_version=4)
         first = next(c for c in nb.cells if c.cell_type == "code")
         new = _COURSE_LINE.sub(f'COURSE = "{source}"', first.source, count=1)
-        if new != first.source:
+        link = student_link(path.stem, root)
+        cell = next((c for c in nb.cells if c.get("id") == _LINK_ID), None)
+        if new != first.source or cell is None or cell.source != link:
             first.source = new
+            if cell is None:  # under the title
+                cell = nbformat.v4.new_markdown_cell(link)
+                cell.id = _LINK_ID
+                nb.cells.insert(1, cell)
+            cell.source = link
             path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
             changed.append(path)
     for path in [root / "README.md", *sorted((root / "book").glob("*.md"))]:
@@ -191,8 +254,10 @@ def make_student_notebook(src: Path, dst: Path) -> None:
     """Write the student version of the master notebook ``src`` to ``dst``.
 
     Solution cells are stubbed (see :func:`stub_source`) and lose their ``hide-input`` tag;
-    every output, execution count and execution timing is removed (widget state too); a
-    markdown cell with an "Open in Colab" badge for the student version goes first.
+    check cells fall back on the reference implementation (see :func:`fallback_check`); the
+    link to the student version is dropped; every output, execution count and execution timing
+    is removed (widget state too); a markdown cell with an "Open in Colab" badge for the
+    student version goes first.
 
     Args:
         src: a master notebook, e.g. ``notebooks/01_weights_as_graphs.ipynb``.
@@ -202,6 +267,7 @@ def make_student_notebook(src: Path, dst: Path) -> None:
     nb = nbformat.read(src, as_version=4)
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)  # saved widget views hold outputs (images)
+    nb.cells = [c for c in nb.cells if c.get("id") != _LINK_ID]  # the badge replaces it
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # timestamps: not deterministic
         if cell.cell_type != "code":
@@ -211,11 +277,15 @@ def make_student_notebook(src: Path, dst: Path) -> None:
         if "solution" in tags:
             cell.source = stub_source(cell.source)
             cell.metadata["tags"] = [t for t in tags if t != "hide-input"]
+        cell.source = fallback_check(cell.source)
     badge = nbformat.v4.new_markdown_cell(
         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
         f"({colab_url(src.stem)})\n\n"
         "*Student version: replace each `...  # your code here` with your own code, then run "
-        "the check below it. The solutions are in the course book.*")
+        "the check below it. An exercise you have not finished does not stop the notebook: "
+        "its check says so and the rest runs on the library's reference implementation, so "
+        "\"Run all\" reaches the end. Teachers find the model answers in the "
+        f"[instructor guide]({_guide_url(*_repository())}).*")
     badge.id = _BADGE_ID
     nb.cells.insert(0, badge)
     nbformat.validate(nb)

@@ -74,7 +74,7 @@ def _new_ax(ax: Axes | None, size: tuple[float, float] = (4, 4)) -> tuple[Figure
 
 
 def plot_weights(W: Tensor, partition: Partition | None = None, *, ax: Axes | None = None,
-                 title: str | None = None) -> Figure:
+                 title: str | None = None, colorbar: bool = True) -> Figure:
     """|W| as an image, rows and columns in cluster order, cluster blocks outlined.
 
     Args:
@@ -82,6 +82,8 @@ def plot_weights(W: Tensor, partition: Partition | None = None, *, ax: Axes | No
         partition: clusters to order by; None shows W as it is.
         ax: axes to draw on (default: a new figure).
         title: the title; by default the clusterability and its chance level.
+        colorbar: draw a colorbar of |w| beside the image (the scale ends at the 99th
+            percentile of |w|, so that a few large weights do not hide the rest).
 
     Returns:
         The figure.
@@ -96,11 +98,17 @@ def plot_weights(W: Tensor, partition: Partition | None = None, *, ax: Axes | No
     _check_weights(W, partition)
     if title is not None:
         check_instance(title, "title", str, "a str or None")
+    check_instance(colorbar, "colorbar", bool, "True or False")
     fig, ax = _new_ax(ax)
     W = W.detach().float().cpu()
     A = (partition.to("cpu").permute(W) if partition is not None else W).abs()
     vmax = float(torch.quantile(A.flatten()[:1_000_000], 0.99)) or float(A.max()) or 1.0
-    ax.imshow(A.numpy(), cmap="Greys", vmin=0, vmax=vmax, aspect="auto", interpolation="nearest")
+    im = ax.imshow(A.numpy(), cmap="Greys", vmin=0, vmax=vmax, aspect="auto",
+                   interpolation="nearest")
+    if colorbar:
+        bar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+        bar.set_label("|w|", fontsize=9)
+        bar.ax.tick_params(labelsize=8)
     if partition is not None:
         rows, cols = (s.cpu().tolist() for s in partition.sizes())
         r0 = c0 = 0
@@ -113,6 +121,7 @@ def plot_weights(W: Tensor, partition: Partition | None = None, *, ax: Axes | No
             title = (f"C = {float(clusterability(W, partition)):.3f} "
                      f"(chance {chance_level(partition):.3f})")
     ax.set(title=title or "", xlabel="input neuron", ylabel="output neuron")
+    ax.title.set_fontsize(10)
     ax.set_xticks([])
     ax.set_yticks([])
     return fig
@@ -254,7 +263,7 @@ def plot_tradeoff(rows: Sequence[Mapping[str, float]], *, metric: str = "accurac
         ax.errorbar([iv.mean for iv in x], [iv.mean for iv in y], xerr=_bars(x), yerr=_bars(y),
                     marker="o", capsize=3, label=f"k = {k}")
         for g, xi, yi in zip(sub, x, y, strict=True):
-            ax.annotate(f"λ={g['lam']:g}", (xi.mean, yi.mean), fontsize=7, xytext=(3, 3),
+            ax.annotate(f"λ={g['lam']:g}", (xi.mean, yi.mean), fontsize=8, xytext=(3, 3),
                         textcoords="offset points")
         ax.axvline(1 / k, color="grey", ls=":", lw=1)
     seeds = f"mean of {n_seeds} seeds, bars: 95 % interval" if n_seeds > 1 else "one seed"
@@ -391,10 +400,10 @@ def plot_ablation(drops: Mapping[str, Tensor], *, classes: Sequence[str] | None 
         im = ax.imshow(d.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
         n_classes = d.shape[1]
         ax.set_xticks(range(n_classes), classes or [str(c) for c in range(n_classes)],
-                      fontsize=7)
+                      fontsize=8)
         ax.set_yticks(range(d.shape[0]))
         ax.set(xlabel="class", ylabel=ylabel, title=f"{name}: accuracy drop")
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="accuracy drop")
     return fig
 
 
@@ -480,8 +489,8 @@ def plot_overlaps(overlaps: Mapping[str, Tensor], *, classes: Sequence[str] | No
     for ax, (name, J) in zip(axes[0], overlaps.items(), strict=True):
         im = ax.imshow(J.detach().float().cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
         labels = classes or [str(c) for c in range(J.shape[0])]
-        ax.set_xticks(range(J.shape[0]), labels, fontsize=7)
-        ax.set_yticks(range(J.shape[0]), labels, fontsize=7)
+        ax.set_xticks(range(J.shape[0]), labels, fontsize=8)
+        ax.set_yticks(range(J.shape[0]), labels, fontsize=8)
         ax.set(xlabel="class", ylabel="class", title=f"{name}: circuit overlap")
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="Jaccard")
     return fig

@@ -137,7 +137,7 @@ def plot_layer_scores(scores: Mapping[str, LayerScore], k: int, *, title: str | 
                 label="chance level" if i == 0 else None)
     ax.axhline(1 / k, color="grey", ls="--", lw=1, label="1/k")
     names = [n.removeprefix("transformer.").removeprefix("gpt_neox.") for n in scores]
-    ax.set_xticks(list(x), names, rotation=30, ha="right", fontsize=7)
+    ax.set_xticks(list(x), names, rotation=30, ha="right", fontsize=8)
     ax.set(ylabel="clusterability", ylim=(0, 1.02),
            title=title or f"every MLP matrix at k = {k}")
     ax.legend(fontsize=8, loc="upper right")

@@ -14,6 +14,8 @@ a wrong answer. The checker returns True when every case passes, so a notebook c
 
 The checkers live in one module per part of the course (``basics``: notebooks 00–03,
 ``learned``: 04–05, ``grokking``: 06, ``language``: 07) and are all available from here.
+:func:`reference` hands out the reference implementation a checker compares with, so that a
+student notebook can go on past an unfinished exercise.
 
 Example:
     >>> from modlib.course.exercises import check_jaccard
@@ -22,10 +24,63 @@ Example:
     False
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ...validate import check_instance
 from . import basics, grokking, language, learned
 from .basics import *  # noqa: F403
 from .grokking import *  # noqa: F403
 from .language import *  # noqa: F403
 from .learned import *  # noqa: F403
 
-__all__ = [*basics.__all__, *learned.__all__, *grokking.__all__, *language.__all__]
+# The checkers only: ``reference`` is public too (modlib.exercises.reference) but is no checker.
+__all__ = [*basics.__all__, *learned.__all__, *grokking.__all__, *language.__all__, "reference"]
+
+# exercise name (the checker's name without ``check_``) -> the function its checker compares with
+_REFERENCES: dict[str, Callable[..., Any]] = {
+    **basics._REFERENCES, **learned._REFERENCES, **grokking._REFERENCES,
+    **language._REFERENCES,
+}
+
+
+def reference(name: str) -> Callable[..., Any]:
+    """The library's reference implementation of exercise ``name``: the function whose answers
+    the checker ``check_<name>`` compares the learner's with.
+
+    It takes the same arguments as the learner's function and returns what the checker expects,
+    so that a student notebook whose exercise is not done yet can go on with it ("Run all"
+    reaches the end); ``check_<name>(reference(name))`` passes.
+
+    Args:
+        name: the exercise, the checker's name without ``check_``: ``"jaccard"`` for
+            :func:`check_jaccard`.
+
+    Returns:
+        The reference implementation, a function of the exercise's arguments.
+
+    Raises:
+        TypeError: ``name`` not a str.
+        ValueError: ``name`` not the name of an exercise (the error lists the known names), or
+            a checker's name (``"check_jaccard"``: drop the ``check_``).
+
+    Example:
+        >>> import torch
+        >>> jaccard = reference("jaccard")
+        >>> jaccard(torch.tensor([[True, True, False]]), torch.tensor([[True, False, False]]))
+        0.5
+        >>> check_jaccard(jaccard)
+        ✓ jaccard: correct on 12 random inputs.
+        True
+    """
+    check_instance(name, "name", str, "a str, an exercise's name such as 'jaccard'")
+    if name in _REFERENCES:
+        return _REFERENCES[name]
+    bare = name.removeprefix("check_")
+    if bare != name and bare in _REFERENCES:
+        raise ValueError(f"'name' must be an exercise's name, the checker's name without "
+                         f"'check_'. Got {name!r}: drop the prefix, reference({bare!r}).")
+    raise ValueError(f"'name' must be an exercise's name, the checker's name without 'check_'. "
+                     f"Got {name!r}. Known: {', '.join(sorted(_REFERENCES))}.")

@@ -30,6 +30,50 @@ def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
+# The reference implementations: each checker computes its expected answers with one of these,
+# and modlib.exercises.reference(name) hands out the same function.
+
+def _ref_clusterability(W: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    return clusterability(W, _partition(rows, cols))
+
+
+def _ref_cluster_order(labels: Tensor) -> Tensor:
+    return _partition(labels, labels).order()[0]
+
+
+def _ref_permute(W: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    return _partition(rows, cols).permute(W)
+
+
+def _ref_chance_level(rows: Tensor, cols: Tensor, k: int) -> Tensor:
+    return chance_level(Partition(rows, cols, k))
+
+
+def _ref_normalized_matrix(W: Tensor) -> Tensor:
+    return normalized_matrix(W)[0]
+
+
+def _ref_block_mask(n_out: int, n_in: int, k: int) -> Tensor:
+    return contiguous_partition(n_out, n_in, k).mask()
+
+
+def _ref_loss_value(weights: list[Tensor], masks: list[Tensor]) -> Tensor:
+    """1 − the mean over layers of the share of W² inside the mask, as
+    :func:`modlib.clusterability` computes it for a partition's mask."""
+    shares = [(W.square() * m).sum() / W.square().sum()
+              for W, m in zip(weights, masks, strict=True)]
+    return 1 - torch.stack(shares).mean()
+
+
+def _ref_p_value(observed: float, null: list[float]) -> float:
+    return (1 + sum(v >= observed for v in null)) / (1 + len(null))
+
+
+def _ref_spectral_gap(W: Tensor, k: int) -> Tensor:
+    part = spectral_cocluster(W, k)
+    return clusterability(W, part) - chance_level(part)
+
+
 def check_clusterability(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(W, rows, cols)`` → the share of W² inside the clusters (notebook 01).
 
@@ -43,7 +87,7 @@ def check_clusterability(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: i
         False
     """
     check_int(seed, "seed")
-    cases = (_case(lambda W, r, c: clusterability(W, _partition(r, c)), p.W, p.rows, p.cols,
+    cases = (_case(_ref_clusterability, p.W, p.rows, p.cols,
                    note=_join(p.about_clusters, p.about_W)) for p in _partitions(seed))
     return _check("clusterability", fn, cases, ("W", "rows", "cols"))
 
@@ -60,8 +104,8 @@ def check_cluster_order(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
         True
     """
     check_int(seed, "seed")
-    cases = (_case(lambda r: _partition(r, r).order()[0], p.rows,
-                   note=p.about_clusters if p.k == 1 else "") for p in _partitions(seed))
+    cases = (_case(_ref_cluster_order, p.rows, note=p.about_clusters if p.k == 1 else "")
+             for p in _partitions(seed))
     return _check("cluster_order", fn, cases, ("labels",), atol=0)
 
 
@@ -78,8 +122,8 @@ def check_permute(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: int = 0)
         True
     """
     check_int(seed, "seed")
-    cases = (_case(lambda W, r, c: _partition(r, c).permute(W), p.W, p.rows, p.cols,
-                   note=_join(p.about_clusters, p.about_W)) for p in _partitions(seed))
+    cases = (_case(_ref_permute, p.W, p.rows, p.cols, note=_join(p.about_clusters, p.about_W))
+             for p in _partitions(seed))
     return _check("permute", fn, cases, ("W", "rows", "cols"), atol=0)
 
 
@@ -95,8 +139,8 @@ def check_chance_level(fn: Callable[[Tensor, Tensor, int], Any], *, seed: int = 
         False
     """
     check_int(seed, "seed")
-    cases = (_case(lambda r, c, k: chance_level(Partition(r, c, k)), p.rows, p.cols, p.k,
-                   note=p.about_clusters) for p in _partitions(seed))
+    cases = (_case(_ref_chance_level, p.rows, p.cols, p.k, note=p.about_clusters)
+             for p in _partitions(seed))
     return _check("chance_level", fn, cases, ("rows", "cols", "k"))
 
 
@@ -113,8 +157,7 @@ def check_normalized_matrix(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bo
         False
     """
     check_int(seed, "seed")
-    cases = (_case(lambda W: normalized_matrix(W)[0], p.W, note=p.about_W)
-             for p in _partitions(seed))
+    cases = (_case(_ref_normalized_matrix, p.W, note=p.about_W) for p in _partitions(seed))
     return _check("normalized_matrix", fn, cases, ("W",))
 
 
@@ -134,17 +177,14 @@ def check_block_mask(fn: Callable[[int, int, int], Any], *, seed: int = 0) -> bo
     check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
-    def reference(n_out: int, n_in: int, k: int) -> Tensor:
-        return contiguous_partition(n_out, n_in, k).mask()
-
     def cases() -> Iterator[_Case]:
-        yield _case(reference, 5, 7, 1, note="k = 1: a single block")
-        yield _case(reference, 4, 4, 4, note="one neuron per block")
-        yield _case(reference, 3, 10, 3, note="k equal to the smaller side")
-        yield _case(reference, 7, 5, 3, note="sizes that k does not divide")
+        yield _case(_ref_block_mask, 5, 7, 1, note="k = 1: a single block")
+        yield _case(_ref_block_mask, 4, 4, 4, note="one neuron per block")
+        yield _case(_ref_block_mask, 3, 10, 3, note="k equal to the smaller side")
+        yield _case(_ref_block_mask, 7, 5, 3, note="sizes that k does not divide")
         for _ in range(_N_CASES - 4):
             n_out, n_in = _draw(g, 2, 40), _draw(g, 2, 40)
-            yield _case(reference, n_out, n_in, _draw(g, 1, min(n_out, n_in) + 1))
+            yield _case(_ref_block_mask, n_out, n_in, _draw(g, 1, min(n_out, n_in) + 1))
 
     return _check("block_mask", fn, cases(), ("n_out", "n_in", "k"), atol=0)
 
@@ -168,9 +208,7 @@ def check_loss_value(fn: Callable[[list[Tensor], list[Tensor]], Any], *, seed: i
         weights = _Code("[" + ", ".join(p.W.text for p in layers) + "]")
         masks = _Code("[" + ", ".join(f"torch.tensor({p.rows.tolist()})[:, None] == "
                                       f"torch.tensor({p.cols.tolist()})" for p in layers) + "]")
-        return _case(lambda Ws, _: 1 - torch.stack(
-            [clusterability(W, _partition(p.rows, p.cols))
-             for W, p in zip(Ws, layers, strict=True)]).mean(), weights, masks, note=note)
+        return _case(_ref_loss_value, weights, masks, note=note)
 
     def cases() -> Iterator[_Case]:
         yield case(parts[3:4], "a single layer")
@@ -197,20 +235,17 @@ def check_p_value(fn: Callable[[float, list[float]], Any], *, seed: int = 0) -> 
     check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
-    def reference(observed: float, null: list[float]) -> float:
-        return (1 + sum(v >= observed for v in null)) / (1 + len(null))
-
     def cases() -> Iterator[_Case]:
-        yield _case(reference, 0.5, [0.5], note="a single null value, equal to the observed one")
-        yield _case(reference, 0.9, [0.12, 0.5, 0.33, 0.87, 0.05, 0.61, 0.2, 0.44, 0.7],
+        yield _case(_ref_p_value, 0.5, [0.5], note="a single null value, equal to the observed one")
+        yield _case(_ref_p_value, 0.9, [0.12, 0.5, 0.33, 0.87, 0.05, 0.61, 0.2, 0.44, 0.7],
                     note="the observed value beats every null value")
-        yield _case(reference, 0.05, [0.4, 0.71, 0.6], note="every null value beats it")
-        yield _case(reference, 0.3, [0.3, 0.1, 0.3, 0.55],
+        yield _case(_ref_p_value, 0.05, [0.4, 0.71, 0.6], note="every null value beats it")
+        yield _case(_ref_p_value, 0.3, [0.3, 0.1, 0.3, 0.55],
                     note="ties: two null values equal the observed one")
         for i in range(_N_CASES - 4):
             null = [round(v, 2) for v in torch.rand(_draw(g, 1, 30), generator=g).tolist()]
             observed = null[0] if i % 4 == 0 else round(float(torch.rand(1, generator=g)), 2)
-            yield _case(reference, observed, null)
+            yield _case(_ref_p_value, observed, null)
 
     return _check("p_value", fn, cases(), ("observed", "null"))
 
@@ -233,26 +268,31 @@ def check_spectral_gap(fn: Callable[[Tensor, int], Any], *, seed: int = 0) -> bo
     check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
-    def reference(W: Tensor, k: int) -> Tensor:
-        part = spectral_cocluster(W, k)
-        return clusterability(W, part) - chance_level(part)
-
     def planted(n_blocks: int, seed: int) -> str:
         n_out, n_in = 4 * n_blocks, 3 * n_blocks
         noise = _randn(n_out, n_in, seed=seed, decimals=None)
         return f"(torch.block_diag(*[torch.ones(4, 3)] * {n_blocks}) + 0.3 * {noise})"
 
     def cases() -> Iterator[_Case]:  # each case runs spectral co-clustering: keep it quick
-        yield _case(reference, _Code(_randn(10, 8, seed=_draw(g, 0, 10_000), decimals=None)), 1,
-                    note="k = 1")
-        yield _case(reference, _Code(planted(3, _draw(g, 0, 10_000))), 3,
+        W = _Code(_randn(10, 8, seed=_draw(g, 0, 10_000), decimals=None))
+        yield _case(_ref_spectral_gap, W, 1, note="k = 1")
+        yield _case(_ref_spectral_gap, _Code(planted(3, _draw(g, 0, 10_000))), 3,
                     note="three planted clusters")
         dead = ".index_fill(0, torch.tensor([0, 5]), 0.0).index_fill(1, torch.tensor([4]), 0.0)"
-        yield _case(reference, _Code(planted(4, _draw(g, 0, 10_000)) + dead), 4,
+        yield _case(_ref_spectral_gap, _Code(planted(4, _draw(g, 0, 10_000)) + dead), 4,
                     note="dead neurons: rows 0 and 5 and column 4 of W are all zeros")
         for _ in range(_N_CASES // 2 - 3):
             n_out, n_in = _draw(g, 8, 40), _draw(g, 8, 40)
             W = _Code(_randn(n_out, n_in, seed=_draw(g, 0, 10_000), decimals=None))
-            yield _case(reference, W, _draw(g, 2, 6))
+            yield _case(_ref_spectral_gap, W, _draw(g, 2, 6))
 
     return _check("spectral_gap", fn, cases(), ("W", "k"), atol=1e-4)
+
+
+# name -> reference implementation: modlib.exercises.reference(name) looks names up here.
+_REFERENCES: dict[str, Callable[..., Any]] = {
+    "clusterability": _ref_clusterability, "cluster_order": _ref_cluster_order,
+    "permute": _ref_permute, "chance_level": _ref_chance_level,
+    "normalized_matrix": _ref_normalized_matrix, "block_mask": _ref_block_mask,
+    "loss_value": _ref_loss_value, "p_value": _ref_p_value, "spectral_gap": _ref_spectral_gap,
+}

@@ -139,3 +139,11 @@ def check_dominant_frequency(fn: Callable[[Tensor], Any], *, seed: int = 0) -> b
             yield _planted_table(g)
 
     return _check("dominant_frequency", fn, cases(), ("table",), atol=0)
+
+
+# name -> reference implementation, the function each checker computes its expected answers
+# with: modlib.exercises.reference(name) looks names up here.
+_REFERENCES: dict[str, Callable[..., Any]] = {
+    "fourier_basis": fourier_basis, "frequency_norms": frequency_norms,
+    "dominant_frequency": _dominant,
+}

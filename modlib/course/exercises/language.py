@@ -20,6 +20,10 @@ from ._show import _input
 __all__ = ["check_weight_graph", "check_perplexity", "check_token_kind", "check_loss_by_kind"]
 
 
+def _ref_weight_graph(layer: nn.Module) -> Tensor:
+    return layer_matrix(layer).detach()
+
+
 def _layer_case(kind: str, n_out: int, n_in: int, seed: int, note: str = "") -> _Case:
     """A Conv1D (GPT-2's layer, weight stored (n_in, n_out)) or an nn.Linear with seeded
     weights, described as the call that makes it and the weight it is given."""
@@ -33,7 +37,7 @@ def _layer_case(kind: str, n_out: int, n_in: int, seed: int, note: str = "") -> 
     made = (f"transformers.pytorch_utils.Conv1D({n_out}, {n_in})" if kind == "Conv1D"
             else f"torch.nn.Linear({n_in}, {n_out})")
     text = f"{made} with .weight = {_input(layer.weight.detach(), weight.text)}"
-    return _Case((layer,), layer_matrix(layer).detach(), (text,), note)
+    return _Case((layer,), _ref_weight_graph(layer), (text,), note)
 
 
 def check_weight_graph(fn: Callable[[nn.Module], Any], *, seed: int = 0) -> bool:
@@ -169,3 +173,11 @@ def check_loss_by_kind(fn: Callable[[Tensor, Tensor, int], Any], *, seed: int = 
             yield _case(loss_by_kind, losses(B, T), kinds, n_kinds)
 
     return _check("loss_by_kind", fn, cases(), ("losses", "kinds", "n_kinds"))
+
+
+# name -> reference implementation, the function each checker computes its expected answers
+# with: modlib.exercises.reference(name) looks names up here.
+_REFERENCES: dict[str, Callable[..., Any]] = {
+    "weight_graph": _ref_weight_graph, "perplexity": perplexity, "token_kind": token_kind,
+    "loss_by_kind": loss_by_kind,
+}

@@ -33,6 +33,25 @@ __all__ = ["check_specialization", "check_jaccard", "check_inside_share", "check
            "check_class_accuracy"]
 
 
+# The reference implementations: each checker computes its expected answers with one of these
+# (or with _conv_graph, _class_accuracy below), and modlib.exercises.reference(name) hands out
+# the same function.
+
+def _ref_specialization(drop: Tensor) -> float:
+    return specialization(drop, min_drop=0.05)
+
+
+def _ref_jaccard(a: Tensor, b: Tensor) -> float:
+    return jaccard({"W": a}, {"W": b})
+
+
+def _ref_inside_share(mask: Tensor, rows: Tensor, cols: Tensor) -> float:
+    """The share needs no number of clusters (an edge is inside when its two labels agree):
+    as the learner's function, it gets none, and gives the Partition the labels' own."""
+    k = int(max(rows.max(), cols.max())) + 1
+    return inside_share({"W": mask}, {"W": Partition(rows, cols, k)})
+
+
 def check_specialization(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
     """Check ``fn(drop)`` → the specialization score of a (k, n_classes) drop matrix, k ≥ 2, as
     :func:`modlib.analysis.interp.specialization` with ``min_drop=0.05`` (notebook 04).
@@ -48,23 +67,21 @@ def check_specialization(fn: Callable[[Tensor], Any], *, seed: int = 0) -> bool:
     check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
-    def reference(drop: Tensor) -> float:
-        return specialization(drop, min_drop=0.05)
-
     def cases() -> Iterator[_Case]:
         low = f"(0.04 * torch.rand(3, 4, {_gen(_draw(g, 0, 10_000))})).round(decimals=3)"
-        yield _case(reference, _Code(low),
+        yield _case(_ref_specialization, _Code(low),
                     note="no class has a drop of 0.05 or more")
-        yield _case(reference, torch.tensor([[0.5, 0.4, 0.01, -0.1], [0.0, 0.4, 0.02, 0.3]]),
+        yield _case(_ref_specialization,
+                    torch.tensor([[0.5, 0.4, 0.01, -0.1], [0.0, 0.4, 0.02, 0.3]]),
                     note="class 0 depends on cluster 0 alone, class 1 on both alike, class 2 "
                          "on none")
-        yield _case(reference, torch.tensor([[-0.2, -0.05, -0.1], [0.3, 0.6, 0.2],
+        yield _case(_ref_specialization, torch.tensor([[-0.2, -0.05, -0.1], [0.3, 0.6, 0.2],
                                              [0.1, 0.0, 0.25]]),
                     note="cluster 0 has negative drops only")
         for _ in range(_N_CASES - 3):
             k, rand = _draw(g, 2, 6), _gen(_draw(g, 0, 10_000))
             drop = f"(1.2 * torch.rand({k}, 10, {rand}) - 0.2).round(decimals=2)"
-            yield _case(reference, _Code(drop))
+            yield _case(_ref_specialization, _Code(drop))
 
     return _check("specialization", fn, cases(), ("drop",))
 
@@ -84,22 +101,19 @@ def check_jaccard(fn: Callable[[Tensor, Tensor], Any], *, seed: int = 0) -> bool
     check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
-    def reference(a: Tensor, b: Tensor) -> float:
-        return jaccard({"W": a}, {"W": b})
-
     def cases() -> Iterator[_Case]:
         empty = _Code("torch.zeros(3, 4, dtype=torch.bool)")
-        yield _case(reference, empty, empty, note="both masks empty")
+        yield _case(_ref_jaccard, empty, empty, note="both masks empty")
         some = _Code(_rand_mask(3, 4, seed=_draw(g, 0, 10_000), density=0.5))
-        yield _case(reference, some, empty, note="the second mask is empty")
-        yield _case(reference, some, some, note="the same mask twice")
-        yield _case(reference, some, _Code(some.text.replace("<", ">=")), note="disjoint masks")
+        yield _case(_ref_jaccard, some, empty, note="the second mask is empty")
+        yield _case(_ref_jaccard, some, some, note="the same mask twice")
+        yield _case(_ref_jaccard, some, _Code(some.text.replace("<", ">=")), note="disjoint masks")
         for _ in range(_N_CASES - 4):
             shape = (_draw(g, 2, 12), _draw(g, 2, 12))
             density = round(float(torch.rand(1, generator=g)), 2)
             a, b = (_Code(_rand_mask(*shape, seed=_draw(g, 0, 10_000), density=density))
                     for _ in range(2))
-            yield _case(reference, a, b)
+            yield _case(_ref_jaccard, a, b)
 
     return _check("jaccard", fn, cases(), ("a", "b"))
 
@@ -123,9 +137,6 @@ def check_inside_share(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: int
     check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
 
-    def reference(mask: Tensor, rows: Tensor, cols: Tensor, k: int) -> float:
-        return inside_share({"W": mask}, {"W": Partition(rows, cols, k)})
-
     def cases() -> Iterator[_Case]:
         for p in _partitions(seed):
             n_out, n_in = p.W.build().shape
@@ -133,8 +144,7 @@ def check_inside_share(fn: Callable[[Tensor, Tensor, Tensor], Any], *, seed: int
                 mask = _Code(_rand_mask(n_out, n_in, seed=_draw(g, 0, 10_000), density=0.4))
                 if bool(mask.build().any()):
                     break
-            yield _case(lambda m, r, c, k=p.k: reference(m, r, c, k), mask, p.rows, p.cols,
-                        note=p.about_clusters)
+            yield _case(_ref_inside_share, mask, p.rows, p.cols, note=p.about_clusters)
 
     return _check("inside_share", fn, cases(), ("mask", "rows", "cols"))
 
@@ -230,3 +240,11 @@ def check_class_accuracy(fn: Callable[[Tensor, Tensor, int], Any], *, seed: int 
             yield _case(_class_accuracy, logits, labels(n, n_classes), n_classes)
 
     return _check("class_accuracy", fn, cases(), ("logits", "y", "n_classes"))
+
+
+# name -> reference implementation: modlib.exercises.reference(name) looks names up here.
+_REFERENCES: dict[str, Callable[..., Any]] = {
+    "specialization": _ref_specialization, "jaccard": _ref_jaccard,
+    "inside_share": _ref_inside_share, "conv_matrix": _conv_graph,
+    "class_accuracy": _class_accuracy,
+}
