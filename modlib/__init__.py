@@ -33,8 +33,8 @@ SUBMODULES = {
     "core": "core", "training": "training", "analysis": "analysis", "course": "course",
     "validate": "validate", "hooks": "hooks",
     "graph": "core.graph", "partition": "core.partition", "metrics": "core.metrics",
-    "spectral": "core.spectral", "loss": "core.loss", "toy": "core.toy", "null": "core.null",
-    "stats": "core.stats",
+    "spectral": "core.spectral", "refine": "core.refine", "loss": "core.loss", "toy": "core.toy",
+    "null": "core.null", "stats": "core.stats",
     "train": "training.train", "models": "training.models", "data": "training.data",
     "vision": "training.vision", "text": "training.text", "standin": "training.standin",
     "zoo": "training.zoo", "profiles": "training.profiles", "sources": "training.sources",
@@ -55,6 +55,7 @@ _EXPORTS = {
     "core.null": ["ShuffleTest", "shuffle_test"],
     "core.spectral": ["SpectralEmbedding", "choose_k", "normalized_matrix", "spectral_cocluster",
                       "spectral_embedding"],
+    "core.refine": ["refine_partition"],
     "core.loss": ["ClusterabilityLoss"],
     "training.train": ["History", "TrainConfig", "evaluate", "fit"],
     "training.profiles": ["Profile", "profile"],
@@ -87,6 +88,7 @@ __all__ = [  # the re-exported names (a test checks that they match _EXPORTS)
     "pretrained",
     "profile",
     "random_baseline",
+    "refine_partition",
     "reproduce",
     "shuffle_test",
     "spectral_cocluster",
@@ -101,6 +103,7 @@ if TYPE_CHECKING:  # what static tools and editors see; at run time __getattr__ 
     from .core.metrics import chance_level, clusterability, random_baseline
     from .core.null import ShuffleTest, shuffle_test
     from .core.partition import Partition, contiguous_labels, contiguous_partition
+    from .core.refine import refine_partition
     from .core.spectral import (
         SpectralEmbedding,
         choose_k,

@@ -88,6 +88,7 @@ from modlib.core.partition import (
     contiguous_labels,
     contiguous_partition,
 )
+from modlib.core.refine import refine_partition
 from modlib.core.spectral import (
     choose_k,
     normalized_matrix,
@@ -385,6 +386,23 @@ CASES = [
      r"'W' of shape \(6, 4\) is all zeros"),
     ("spectral_cocluster", lambda: spectral_cocluster(torch.ones(3, 3, 3), 2), ValueError,
      r"'W' must be 2-D"),
+    ("spectral_cocluster", lambda: spectral_cocluster(W, 2, refine="yes"), TypeError,
+     r"'refine' must be True or False. Got str 'yes'"),
+    # --- modlib.core.refine ----------------------------------------------------------------
+    ("refine_partition", lambda: refine_partition(W, P, max_sweeps=0), ValueError,
+     r"'max_sweeps' must be an int >= 1. Got 0"),
+    ("refine_partition", lambda: refine_partition(W, P, max_sweeps=None), TypeError,
+     r"'max_sweeps' must be an int >= 1. Got None"),
+    ("refine_partition", lambda: refine_partition(W, "P"), TypeError,
+     r"'partition' must be a modlib Partition. Got str 'P'"),
+    ("refine_partition", lambda: refine_partition(W.T, P), ValueError,
+     r"'W' of shape \(4, 6\) does not fit a partition of 6 rows and 4 columns"),
+    ("refine_partition", lambda: refine_partition(torch.zeros(6, 4), P), ValueError,
+     r"'W' of shape \(6, 4\) is all zeros"),
+    ("refine_partition", lambda: refine_partition(W.clone().fill_(NAN), P), ValueError,
+     r"'W' of shape \(6, 4\) has 24 NaN/Inf entries"),
+    ("refine_partition", lambda: refine_partition(W.long(), P), TypeError,
+     r"'W' must be a floating-point tensor. Got dtype torch.int64"),
     # --- modlib.core.loss ------------------------------------------------------------------
     ("ClusterabilityLoss", lambda: ClusterabilityLoss("m", 2), TypeError,
      r"'model' must be a torch.nn.Module. Got str 'm'"),
