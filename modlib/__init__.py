@@ -42,8 +42,8 @@ SUBMODULES = {
     "interp": "analysis.interp", "patching": "analysis.patching", "circuits": "analysis.circuits",
     "truth": "analysis.truth",
     "fourier": "analysis.fourier", "llm": "analysis.llm", "lm_interp": "analysis.lm_interp",
-    "experiments": "course.experiments", "viz": "course.viz", "widgets": "course.widgets",
-    "exercises": "course.exercises", "student": "course.student",
+    "experiments": "course.experiments", "viz": "course.viz", "network": "course.network",
+    "widgets": "course.widgets", "exercises": "course.exercises", "student": "course.student",
     "analyze": "course.analyze",
 }
 

@@ -27,6 +27,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import modlib.course.exercises as exercises  # noqa: E402
+import modlib.course.network as network  # noqa: E402
 import modlib.course.student as student  # noqa: E402
 import modlib.course.viz as viz  # noqa: E402
 import modlib.course.widgets as widgets  # noqa: E402
@@ -34,6 +35,14 @@ from modlib.analysis.interp import AblationResult  # noqa: E402
 from modlib.analysis.lm_interp import LayerScore  # noqa: E402
 from modlib.core.null import ShuffleTest  # noqa: E402
 from modlib.core.partition import contiguous_partition  # noqa: E402
+from modlib.course.network import (  # noqa: E402
+    network_animation,
+    network_layout,
+    plot_network,
+    plot_network_frames,
+    plot_networks,
+    snapshot_weights,
+)
 from modlib.course.student import (  # noqa: E402
     colab_url,
     fallback_check,
@@ -71,7 +80,7 @@ from modlib.course.widgets import (  # noqa: E402
 from modlib.training.train import History  # noqa: E402
 from tests.badinput import assert_every_name_has_a_row, assert_refused, row_ids  # noqa: E402
 
-MODULES = (viz, widgets, student, exercises)
+MODULES = (viz, network, widgets, student, exercises)
 CHECKERS = [name for name in exercises.__all__ if name.startswith("check_")]
 
 # Public names that take no argument to check: constants and argument-less functions.
@@ -82,7 +91,8 @@ ALLOWED_WITHOUT_ROW = {
 
 
 def public_names() -> set[str]:
-    """Every name in the ``__all__`` of viz, widgets, student and the exercises package."""
+    """Every name in the ``__all__`` of viz, network, widgets, student and the exercises
+    package."""
     return {name for m in MODULES for name in m.__all__}
 
 
@@ -97,6 +107,8 @@ ROWS = [{"k": 2, "lam": 0.0, "clusterability": 0.5, "accuracy": 0.9}]
 TEST = ShuffleTest(0.6, [0.5, 0.55], 0.3, 0.5, P)
 SCORE = LayerScore(0.6, 0.5, P, (6, 4))
 NO_ROOT = "/nonexistent/modlib-root"
+NET = {"a": W, "b": torch.randn(3, 6)}  # a chain 4 -> 6 -> 3
+GAP = {"a": W, "b": torch.ones(3, 5)}  # 'b' takes 5 inputs, 'a' gives 6
 
 
 @functools.cache
@@ -243,6 +255,103 @@ CASES = [
     ("glue", lambda: glue(3, 1.0), TypeError, r"'name' must be a str. Got int 3"),
     ("glue", lambda: glue("c", 1.0, display="yes"), TypeError,
      r"'display' must be True or False. Got str 'yes'"),
+    # --- modlib.course.network -------------------------------------------------------------
+    ("network_layout", lambda: network_layout([W]), TypeError,
+     r"'weights' must be a non-empty dict \{layer name: W\} or a torch.nn.Module. Got list"),
+    ("network_layout", lambda: network_layout({}), ValueError,
+     r"'weights' must be a non-empty dict \{layer name: W\} or a torch.nn.Module. Got dict"),
+    ("network_layout", lambda: network_layout({1: W}), TypeError,
+     r"'weights key' must be a layer name \(str\). Got int 1"),
+    ("network_layout", lambda: network_layout({"a": "x"}), TypeError,
+     r"'weights\['a'\]' must be a torch.Tensor. Got str 'x'"),
+    ("network_layout", lambda: network_layout({"a": torch.ones(3)}), ValueError,
+     r"'weights\['a'\]' must be 2-D \(n_out, n_in\). Got shape \(3,\)"),
+    ("network_layout", lambda: network_layout({"a": torch.ones(3, 2, dtype=torch.long)}),
+     TypeError, r"'weights\['a'\]' must be a floating-point tensor. Got dtype torch.int64"),
+    ("network_layout", lambda: network_layout({"a": W.clone().fill_(NAN)}), ValueError,
+     r"'weights\['a'\]' of shape \(6, 4\) has 24 NaN/Inf entries"),
+    ("network_layout", lambda: network_layout(GAP), ValueError,
+     r"'weights' must be consecutive layers .* Layer 'b' of shape \(3, 5\) takes 5 inputs, but "
+     r"layer 'a' before it gives 6 outputs"),
+    ("network_layout", lambda: network_layout(NET, P), TypeError,
+     r"'partitions' must be a dict \{layer name: Partition\} or None. Got Partition"),
+    ("network_layout", lambda: network_layout(NET, {"a": 3}), TypeError,
+     r"'partitions\['a'\]' must be a modlib Partition. Got int 3"),
+    ("network_layout", lambda: network_layout(NET, {"b": P}), ValueError,
+     r"'weights\['b'\]' of shape \(3, 6\) does not fit a partition of 6 rows and 4 columns"),
+    ("network_layout", lambda: network_layout(NET, {"c": P}), ValueError,
+     r"'partitions' names layers that are not in the weights: \['c'\]. Known: \['a', 'b'\]"),
+    ("network_layout", lambda: network_layout(NET, layers=["c"]), ValueError,
+     r"'layers' names layers that are not in 'weights': \['c'\]"),
+    ("network_layout", lambda: network_layout(NET, layers="a"), TypeError,
+     r"'layers' must be a list of layer names. Got str 'a'"),
+    ("network_layout", lambda: network_layout(NET, max_neurons=1), ValueError,
+     r"'max_neurons' must be an int >= 2. Got 1"),
+    ("plot_network", lambda: plot_network(None), TypeError,
+     r"'weights' must be a non-empty dict \{layer name: W\} or a torch.nn.Module. Got None"),
+    ("plot_network", lambda: plot_network(GAP), ValueError,
+     r"'weights' must be consecutive layers"),
+    ("plot_network", lambda: plot_network(mlp(), layers=["1"]), ValueError,
+     r"'layers' names modules that are not Linear/Conv2d/Conv1D layers of the model: \['1'\]"),
+    ("plot_network", lambda: plot_network(mlp(), {"9": P}), ValueError,
+     r"'partitions' names layers that are not in the weights: \['9'\]"),
+    *[("plot_network", lambda top=top: plot_network(NET, top=top), error,
+       r"'top' must be a fraction in \(0, 1\] or a count >= 1 of the edges drawn per layer. "
+       + got) for top, error, got in [(0, ValueError, "Got 0"), (0.0, ValueError, "Got 0.0"),
+                                       (1.5, ValueError, "Got 1.5"), (NAN, ValueError, "Got nan"),
+                                       ("all", TypeError, "Got str 'all'"),
+                                       (True, TypeError, "Got bool True")]],
+    ("plot_network", lambda: plot_network(NET, title=3), TypeError,
+     r"'title' must be a str or None. Got int 3"),
+    ("plot_network", lambda: plot_network(NET, legend="yes"), TypeError,
+     r"'legend' must be True or False. Got str 'yes'"),
+    ("plot_network", lambda: plot_network(NET, ax="ax"), TypeError,
+     r"'ax' must be matplotlib Axes or None. Got str 'ax'"),
+    ("plot_networks", lambda: plot_networks(None), TypeError,
+     r"'runs' must be a non-empty dict \{run name: weights\}. Got None"),
+    ("plot_networks", lambda: plot_networks({}), ValueError,
+     r"'runs' must be a non-empty dict \{run name: weights\}. Got dict \{\}"),
+    ("plot_networks", lambda: plot_networks({1: NET}), TypeError,
+     r"'runs key' must be a run name \(str\). Got int 1"),
+    ("plot_networks", lambda: plot_networks({"a": 3}), TypeError,
+     r"'runs\['a'\]' must be a non-empty dict \{layer name: W\} or a torch.nn.Module. Got 3"),
+    ("plot_networks", lambda: plot_networks({"x": GAP}), ValueError,
+     r"'runs\['x'\]' must be consecutive layers"),
+    ("plot_networks", lambda: plot_networks({"a": NET}, {"b": {"a": P}}), ValueError,
+     r"'partitions' given per run names runs that are not in 'runs': \['b'\]"),
+    ("plot_networks", lambda: plot_networks({"a": NET}, suptitle=1), TypeError,
+     r"'suptitle' must be a str or None. Got int 1"),
+    ("plot_network_frames", lambda: plot_network_frames(None), TypeError,
+     r"'snapshots' must be a non-empty list of \(label, weights\) pairs.* Got None"),
+    ("plot_network_frames", lambda: plot_network_frames([]), ValueError,
+     r"'snapshots' must be a non-empty list of \(label, weights\) pairs.* Got an empty list"),
+    ("plot_network_frames", lambda: plot_network_frames({"s": NET}), TypeError,
+     r"'snapshots' must be a non-empty list of \(label, weights\) pairs.* Got dict"),
+    ("plot_network_frames", lambda: plot_network_frames([NET]), TypeError,
+     r"'snapshots\[0\]' must be a \(label, weights\) pair. Got dict"),
+    ("plot_network_frames", lambda: plot_network_frames([(1.5, NET)]), TypeError,
+     r"'snapshots\[0\]' label must be a str or an int \(a step\). Got float 1.5"),
+    ("plot_network_frames", lambda: plot_network_frames([(0, None)]), TypeError,
+     r"'snapshots\[0\] weights' must be a non-empty dict \{layer name: W\}"),
+    ("plot_network_frames", lambda: plot_network_frames([(0, NET)], ncols=0), ValueError,
+     r"'ncols' must be an int >= 1 or None. Got 0"),
+    ("network_animation", lambda: network_animation([]), ValueError,
+     r"'snapshots' must be a non-empty list of \(label, weights\) pairs"),
+    ("network_animation", lambda: network_animation([(0, NET)], interval=0), ValueError,
+     r"'interval' must be an int >= 1. Got 0"),
+    ("network_animation", lambda: network_animation([(0, NET)], top=-1), ValueError,
+     r"'top' must be a fraction in \(0, 1\] or a count >= 1"),
+    ("network_animation", lambda: network_animation([(0, GAP)]), ValueError,
+     r"'snapshots\[0\] weights' must be consecutive layers"),
+    ("snapshot_weights", lambda: snapshot_weights(None), TypeError,
+     r"'model' must be a torch.nn.Module. Got None"),
+    ("snapshot_weights", lambda: snapshot_weights(mlp(), ["1"]), ValueError,
+     r"'layers' names modules that are not Linear/Conv2d/Conv1D layers of the model: \['1'\]. "
+     r"Known: \['0', '2', '4'\]"),
+    ("snapshot_weights", lambda: snapshot_weights(mlp(), "0"), TypeError,
+     r"'layers' must be a list of layer names. Got str '0'"),
+    ("snapshot_weights", lambda: snapshot_weights(nn.ReLU()), ValueError,
+     r"'model' \(ReLU\) has no Linear/Conv2d/Conv1D layer"),
     # --- modlib.course.widgets -------------------------------------------------------------
     ("plot_planted", lambda: plot_planted(noise=NAN), ValueError,
      r"'noise' must be a finite real >= 0. Got nan"),
