@@ -91,20 +91,27 @@ def no_training(monkeypatch):
     monkeypatch.setattr(experiments, "_setup", started)
 
 
+def _assert_refused_in_one_line(argv: list[str], words: str,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``main(argv)`` exits with status 2 and one line on stderr, "modlib: error: ...words..."."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("modlib: error: ")
+    assert words in lines[0]
+
+
 @pytest.mark.parametrize("args,env,make_out,words", BAD)
 def test_bad_options_exit_2_with_one_line_before_training(args, env, make_out, words, tmp_path,
                                                           monkeypatch, capsys, no_training):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     out = make_out(tmp_path) if make_out else str(tmp_path / "fresh")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["reproduce", *args, "--out", out, "--quiet"])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("modlib: error: ")
-    assert words.format(out=out) in lines[0]
+    _assert_refused_in_one_line(["reproduce", *args, "--out", out, "--quiet"],
+                                words.format(out=out), capsys)
     if make_out is None:  # refused before --out was touched
         assert not (tmp_path / "fresh").exists()
 
@@ -235,14 +242,8 @@ def test_analyze_refuses_bad_input_with_status_2_and_one_line(model, args, make_
                                                               tmp_path, capsys):
     spec = model(tmp_path) if callable(model) else model
     out = make_out(tmp_path) if make_out else str(tmp_path / "fresh" / "out")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["analyze", spec, *args, "--out", out, "--quiet"])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("modlib: error: ")
-    assert words.format(out=out) in lines[0]
+    _assert_refused_in_one_line(["analyze", spec, *args, "--out", out, "--quiet"],
+                                words.format(out=out), capsys)
     assert not (tmp_path / "fresh").exists()  # no folder is left behind a refused command
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -26,6 +24,7 @@ from torch import nn
 from modlib import ClusterabilityLoss, layer_matrix
 from modlib.core.graph import is_weight_layer
 from modlib.core.loss import _inside_share, _one_hot, _ShardSums
+from tests.test_accelerate import _accelerate_cli, _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -255,17 +254,6 @@ _ACCELERATE_SCRIPT = textwrap.dedent('''
         f"{accelerator.distributed_type} {type(wrapped).__name__} "
         f"{type(model[2].weight).__name__} {float(loss().detach()):.6f}")
 ''')
-
-
-def _accelerate_cli() -> str | None:
-    beside = Path(sys.executable).with_name("accelerate")
-    return str(beside) if beside.exists() else shutil.which("accelerate")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
