@@ -36,7 +36,7 @@ from .grokking import *  # noqa: F403
 from .language import *  # noqa: F403
 from .learned import *  # noqa: F403
 
-# The checkers only: ``reference`` is public too (modlib.exercises.reference) but is no checker.
+# Every checker, and reference (the one public name here that is not a checker).
 __all__ = [*basics.__all__, *learned.__all__, *grokking.__all__, *language.__all__, "reference"]
 
 # exercise name (the checker's name without ``check_``) -> the function its checker compares with
