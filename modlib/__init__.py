@@ -38,7 +38,7 @@ SUBMODULES = {
     "train": "training.train", "models": "training.models", "data": "training.data",
     "vision": "training.vision", "text": "training.text", "standin": "training.standin",
     "zoo": "training.zoo", "profiles": "training.profiles", "sources": "training.sources",
-    "hub": "training.hub", "precision": "training.precision",
+    "hub": "training.hub", "precision": "training.precision", "bimt": "training.bimt",
     "interp": "analysis.interp", "patching": "analysis.patching", "circuits": "analysis.circuits",
     "truth": "analysis.truth",
     "fourier": "analysis.fourier", "llm": "analysis.llm", "lm_interp": "analysis.lm_interp",
@@ -58,6 +58,7 @@ _EXPORTS = {
     "core.refine": ["refine_partition"],
     "core.loss": ["ClusterabilityLoss"],
     "training.train": ["History", "TrainConfig", "evaluate", "fit"],
+    "training.bimt": ["BIMTLoss"],
     "training.profiles": ["Profile", "profile"],
     "training.zoo": ["Pretrained", "pretrained"],
     "course.experiments": ["ExperimentResult", "reproduce", "sweep"],
@@ -65,6 +66,7 @@ _EXPORTS = {
 _NAMES = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [  # the re-exported names (a test checks that they match _EXPORTS)
+    "BIMTLoss",
     "ClusterabilityLoss",
     "ExperimentResult",
     "History",
@@ -112,6 +114,7 @@ if TYPE_CHECKING:  # what static tools and editors see; at run time __getattr__ 
         spectral_embedding,
     )
     from .course.experiments import ExperimentResult, reproduce, sweep
+    from .training.bimt import BIMTLoss
     from .training.profiles import Profile, profile
     from .training.train import History, TrainConfig, evaluate, fit
     from .training.zoo import Pretrained, pretrained

@@ -23,6 +23,8 @@ from typing import get_args
 from .core.stats import Interval
 from .course.analyze import analyze_model, load_any, out_folder, save_analysis
 from .course.experiments import (
+    BIMT_LAMS,
+    METHODS,
     MODELS,
     Experiment,
     check_device,
@@ -38,7 +40,10 @@ _EPILOG = """\
 Every seed (--seed, --seed + 1, ...) has its own data split, initialisation and batch order,
 shared by its runs: a baseline (lam 0), the modular model (--lam) and, for mnist and cifar, a
 sparse control (the same penalty on a mask of as many entries, scattered at random: as sparse
-as the modular model, without modules).
+as the modular model, without modules). With --method bimt (mnist, modadd) each seed also trains
+a BIMT model (brain-inspired modular training: neurons placed in the plane, an L1 penalty of
+--bimt-lam times each connection's length, neurons swapped to shorten connections), and every
+run gains connection_cost and seconds_per_step.
 
 results.json holds: experiment, profile, model and data (the model and data actually used),
 tokenizer (llm: the model's own, name and vocab_size), k, lam, seed, n_seeds, seconds; "seeds":
@@ -56,6 +61,7 @@ training ends, and results.json after every step.
 examples:
   python -m modlib reproduce mnist --profile ci --out results/mnist
   python -m modlib reproduce mnist --model paper --k 4 --lam 20
+  python -m modlib reproduce modadd --method bimt --profile ci
   accelerate launch --multi_gpu --num_processes 4 -m modlib reproduce llm --profile paper
 """
 
@@ -90,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
                                                "(default results/EXPERIMENT)")
     r.add_argument("--device", default=None, help="where to train, e.g. cpu or cuda (default: "
                    "cuda when available, else cpu; under accelerate launch, one GPU per process)")
+    r.add_argument("--method", choices=list(METHODS), default="clusterability",
+                   help="clusterability: baseline and modular (default); bimt: also a BIMT model "
+                        "(mnist and modadd)")
+    lams = ", ".join(f"{n} {v:g}" for n, v in BIMT_LAMS.items())
+    r.add_argument("--bimt-lam", type=float, default=None,
+                   help=f"λ of the BIMT run (default: {lams})")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     _analyze_parser(sub)
     return p
@@ -181,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if not (math.isfinite(args.lam) and args.lam >= 0):
         parser.error(f"--lam must be a finite real >= 0, got {args.lam}")
+    if args.bimt_lam is not None and args.method != "bimt":
+        parser.error("--bimt-lam applies to --method bimt only")
+    if args.bimt_lam is not None and not (math.isfinite(args.bimt_lam) and args.bimt_lam >= 0):
+        parser.error(f"--bimt-lam must be a finite real >= 0, got {args.bimt_lam}")
+    if args.method == "bimt" and args.experiment not in BIMT_LAMS:
+        parser.error(f"--method bimt applies to {' and '.join(BIMT_LAMS)}, not "
+                     f"{args.experiment}")
     allowed = MODELS.get(args.experiment, ())
     if args.model is not None and args.model not in allowed:
         parser.error(f"--model {args.model} does not apply to {args.experiment}")
@@ -196,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = reproduce(args.experiment, profile=args.profile, k=args.k, lam=args.lam,
                            seed=args.seed, seeds=args.seeds, model=args.model, out=out,
-                           progress=not args.quiet,
-                           device=args.device)
+                           progress=not args.quiet, device=args.device,
+                           method=args.method, bimt_lam=args.bimt_lam)
     except ValueError as e:  # e.g. k larger than a layer: a message, not a traceback
         parser.error(str(e))
     if not is_main_process():  # under accelerate launch: rank 0 reports for every process

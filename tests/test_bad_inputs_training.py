@@ -30,6 +30,13 @@ import torch
 from torch import nn
 
 import modlib.training
+from modlib.training.bimt import (
+    BIMTLoss,
+    connection_cost,
+    connection_lengths,
+    place_costs,
+    swap_deltas,
+)
 from modlib.training.data import (
     ByteTokenizer,
     get_tokenizer,
@@ -150,6 +157,25 @@ def ci(**changes) -> Profile:
 
 # (name covered, call, exception, regex of the message)
 CASES = [
+    ("BIMTLoss", lambda: BIMTLoss("net"), TypeError, r"'model' must be a torch.nn.Module"),
+    ("BIMTLoss", lambda: BIMTLoss(linear(), gap=-1.0), ValueError,
+     r"'gap' must be a finite real > 0. Got -1.0"),
+    ("connection_lengths", lambda: connection_lengths(0, 3), ValueError,
+     r"'n_out' must be an int >= 1. Got 0"),
+    ("connection_lengths", lambda: connection_lengths(2, 3, gap=float("nan")), ValueError,
+     r"'gap' must be a finite real >= 0. Got nan"),
+    ("connection_cost", lambda: connection_cost(torch.ones(3)), ValueError,
+     r"'W' must be 2-D \(n_out, n_in\)"),
+    ("connection_cost", lambda: connection_cost([[1.0]]), TypeError,
+     r"'W' must be a torch.Tensor"),
+    ("place_costs", lambda: place_costs(torch.ones(3, 2), torch.ones(4, 2)), ValueError,
+     r"'W_out' must have one column per neuron of the line \(W_in has 3 rows\)"),
+    ("place_costs", lambda: place_costs(torch.ones(3, 2), torch.ones(4, 3), gap=-0.1),
+     ValueError, r"'gap' must be a finite real >= 0. Got -0.1"),
+    ("swap_deltas", lambda: swap_deltas(torch.ones(2, 3), 0), ValueError,
+     r"'C' must be square \(places by places\). Got shape \(2, 3\)"),
+    ("swap_deltas", lambda: swap_deltas(torch.ones(3, 3), 3), ValueError,
+     r"'s' must be an int >= 0 and <= 2. Got 3"),
     # --- modlib.training.precision -----------------------------------------------------------
     ("amp_plan", lambda: amp_plan("cpu", "fp8"), ValueError,
      r"'precision' must be one of \('auto', 'bf16', 'fp16', 'fp32'\). Got 'fp8'"),
@@ -230,7 +256,7 @@ CASES = [
     ("fit", lambda: fit(linear(), BATCHES, progress="yes"), TypeError,
      r"'progress' must be True or False. Got str 'yes'"),
     ("fit", lambda: fit(linear(), BATCHES, loss=3), TypeError,
-     r"'loss' must be a ClusterabilityLoss of 'model' or None. Got 3"),
+     r"'loss' must be a ClusterabilityLoss or BIMTLoss of 'model' or None. Got 3"),
     ("fit", lambda: fit(linear(), BATCHES, resume=5), TypeError,
      r"'resume' must be the path of a checkpoint \(str or os.PathLike\) or None. Got 5"),
     ("fit", lambda: fit(linear(), [(X, Y[:3])], progress=False), ValueError,

@@ -282,8 +282,8 @@ def test_other_errors():
     with pytest.raises(TypeError, match=r"'config' must be a TrainConfig or None\. Got dict "
                                         r".*; build one with TrainConfig\(\*\*config\)\."):
         fit(_model(), _loader(), config={"epochs": 1})
-    with pytest.raises(TypeError, match=r"'loss' must be a ClusterabilityLoss of 'model' or "
-                                        r"None\. Got float 0\.5\."):
+    with pytest.raises(TypeError, match=r"'loss' must be a ClusterabilityLoss or BIMTLoss of "
+                                        r"'model' or None\. Got float 0\.5\."):
         fit(_model(), _loader(), loss=0.5)
     with pytest.raises(TypeError, match=r"'d' must be a dict of TrainConfig fields"):
         TrainConfig.from_dict([("epochs", 1)])

@@ -3,7 +3,10 @@
 ``reproduce(name)`` is what ``python -m modlib reproduce NAME`` runs and what the notebooks call.
 Both models start from the same initialisation and see the same batches; the baseline is
 trained with ``lam = 0`` (its clusterability is only watched), the modular model with ``lam``.
-Introduced in notebook 03; CIFAR in 05, modular addition in 06, language models in 07.
+With ``method="bimt"`` (MNIST and modular addition) a third model of each seed is trained
+from the same initialisation on the same batches with brain-inspired modular training
+(:class:`modlib.training.bimt.BIMTLoss`): modules left to emerge beside modules imposed.
+Introduced in notebook 03; CIFAR in 05, modular addition in 06, language models in 07, BIMT in 08.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ..core.spectral import spectral_cocluster
 from ..core.stats import Interval, mean_interval
 from ..hooks import eval_mode
 from ..training import data as mdata
+from ..training.bimt import BIMTLoss
 from ..training.models import MnistCNN, ModAddTransformer, PaperCifarCNN, PaperMLP
 from ..training.profiles import LLM_ALIASES, LLM_MODELS, Profile, ProfileName
 from ..training.profiles import profile as get_profile
@@ -52,9 +56,21 @@ from ..validate import (
 
 __all__ = ["Experiment", "MODELS", "RunResult", "ExperimentResult", "reproduce", "sweep",
            "measure", "summarize", "Claim", "claims", "said_once", "PAPER", "check_device",
-           "check_out"]
+           "check_out", "METHODS", "BIMT_LAMS"]
 
 Experiment = Literal["mnist", "cifar", "modadd", "llm"]
+
+# reproduce(name, method=...): "clusterability" trains a baseline and a modular model (and, for
+# images, the sparse control); "bimt" adds a BIMT model, for the experiments in BIMT_LAMS.
+METHODS = ("clusterability", "bimt")
+# The default λ of the BIMT model (times the connection cost Σ |W_ij| d_ij): the largest of a
+# grid (MNIST 1e-4 to 3e-3, modular addition 3e-5 to 1e-3, in steps of about 3) at which both
+# seeds of the ci profile kept their accuracy within a point of the baseline's (RESULTS.md).
+BIMT_LAMS: dict[str, float] = {"mnist": 3e-4, "modadd": 3e-4}
+# The chain of layers BIMT places (None: every Linear and Conv2d of the model).
+_BIMT_LAYERS: dict[str, list[str] | None] = {"mnist": None, "modadd": ["mlp.fc_in", "mlp.fc_out"]}
+# Rounds of neuron swaps over a BIMT run.
+_BIMT_ROUNDS = 20
 
 # The authors' own numbers where the set-up matches ours (PAPER.md, from their code's outputs).
 PAPER: dict[str, dict[str, Any]] = {
@@ -82,6 +98,7 @@ class ExperimentResult:
     partitions: dict[str, Partition]
     results: dict[str, Any] = field(default_factory=dict)
     sparse_control: RunResult | None = None  # image experiments: as sparse, without modules
+    bimt: RunResult | None = None  # method="bimt": modules left to emerge (BIMT)
 
 
 def measure(model: nn.Module, loss: ClusterabilityLoss, *, seed: int = 0) -> dict[str, Any]:
@@ -121,6 +138,7 @@ class _Setup:
     tokenizer: dict[str, Any] | None = None  # language models: {"name": ..., "vocab_size": ...}
     partitions: dict[str, Partition] | None = None  # for the k the set-up was built for
     partitioner: Callable[[int], dict[str, Partition]] | None = None  # the same for any k
+    bimt_layers: list[str] | None = None  # the chain BIMT places (None: every layer)
     circuit_label: int | None = None  # image classifiers: the label whose circuit is measured
 
 
@@ -216,10 +234,13 @@ def _check_token_ids(blocks: list[torch.Tensor], model: nn.Module, label: str) -
 def _setup(name: str, prof: Profile, seed: int, model: str | None, k: int, lam: float,
            progress: bool) -> _Setup:
     if name in ("mnist", "cifar"):
-        return _image_setup(prof, seed, model, lam, cifar=name == "cifar")
-    if name == "llm":
-        return _llm_setup(prof, seed, k, lam, progress, model)
-    return _modadd_setup(prof, seed, k, lam, progress)
+        setup = _image_setup(prof, seed, model, lam, cifar=name == "cifar")
+    elif name == "llm":
+        setup = _llm_setup(prof, seed, k, lam, progress, model)
+    else:
+        setup = _modadd_setup(prof, seed, k, lam, progress)
+    setup.bimt_layers = _BIMT_LAYERS.get(name)
+    return setup
 
 
 def check_device(device: str | torch.device | None) -> torch.device:
@@ -311,6 +332,22 @@ def _check_experiment(name: object, model: object) -> None:
         raise ValueError(f"'model' for {name} must be {choices}. Got {model!r}.")
 
 
+def _check_method(name: str, method: object, bimt_lam: object) -> float | None:
+    """The BIMT run's λ (None for ``method="clusterability"``), or one clear error."""
+    check_instance(method, "method", str, f"one of {METHODS}")
+    check_choice(method, "method", METHODS)
+    if method == "clusterability":
+        if bimt_lam is not None:
+            raise ValueError(f"'bimt_lam' is for method='bimt'; method is {method!r}. "
+                             f"Got bimt_lam={bimt_lam!r}.")
+        return None
+    if name not in BIMT_LAMS:
+        raise ValueError(f"method='bimt' is available for {sorted(BIMT_LAMS)}, not {name!r}.")
+    if bimt_lam is None:
+        return BIMT_LAMS[name]
+    return check_real(bimt_lam, "bimt_lam", minimum=0)
+
+
 def _check_profile(profile: object) -> Profile:
     if isinstance(profile, Profile):
         return profile
@@ -338,18 +375,26 @@ def _check_grid(values: object, name: str, what: str, check: Callable[[object, s
 def _train(setup: _Setup, init: dict[str, torch.Tensor], k: int, lam: float, seed: int,
            progress: bool, device: torch.device, partitions: dict[str, Partition] | None,
            loss_type: type[ClusterabilityLoss] = ClusterabilityLoss
-           ) -> tuple[nn.Module, History, ClusterabilityLoss]:
+           ) -> tuple[nn.Module, History, ClusterabilityLoss | BIMTLoss, float]:
+    """One run from ``init``: the trained model, its history, its loss, seconds per step."""
     model = copy.deepcopy(setup.model).to(device)
     model.load_state_dict(init)
     generator = getattr(setup.train_loader, "generator", None)
     if generator is not None:  # every run sees the same batches in the same order
         generator.manual_seed(seed)
-    extra = {"seed": seed} if loss_type is ScatteredMaskLoss else {}
-    loss = loss_type(model, k, layers=setup.layers, partitions=partitions, **extra)
     cfg = TrainConfig(**{**asdict(setup.config), "lam": lam})
+    if loss_type is BIMTLoss:
+        steps = cfg.epochs * len(setup.train_loader)
+        if cfg.max_steps is not None:
+            steps = min(steps, cfg.max_steps)
+        loss = BIMTLoss(model, setup.bimt_layers, swap_every=max(1, steps // _BIMT_ROUNDS))
+    else:
+        extra = {"seed": seed} if loss_type is ScatteredMaskLoss else {}
+        loss = loss_type(model, k, layers=setup.layers, partitions=partitions, **extra)
+    start = time.perf_counter()
     hist = fit(model, setup.train_loader, config=cfg, loss=loss, eval_loader=setup.test_loader,
                progress=progress)
-    return model, hist, loss
+    return model, hist, loss, (time.perf_counter() - start) / max(1, len(hist.steps))
 
 
 def _analyse(model: nn.Module, loss: ClusterabilityLoss, setup: _Setup, seed: int, *,
@@ -430,6 +475,17 @@ def _headlines(metric: str, runs: Sequence[str]
     rows.append(("baseline_spectral_above_chance",
                  lambda r: _minus(r["baseline"]["clusterability_spectral"],
                                   r["baseline"]["chance_level_spectral"]), 0.0))
+    if "bimt" in runs:  # imposed against emergent: every run's post-hoc spectral modules, ...
+        for run in runs[1:]:
+            rows.append((f"{run}_spectral_above_chance",
+                         lambda r, run=run: _minus(r[run]["clusterability_spectral"],
+                                                   r[run]["chance_level_spectral"]), 0.0))
+        for run in runs[1:]:  # ... connection cost and time per step, over the baseline's
+            for key, suffix in (("connection_cost", "connection_cost_ratio"),
+                                ("seconds_per_step", "step_time_ratio")):
+                rows.append((f"{run}_{suffix}",
+                             lambda r, run=run, key=key: _ratio(r[run].get(key),
+                                                                r["baseline"].get(key)), 1.0))
     if metric == "accuracy":  # image classifiers (others leave these None: not summarised)
         for run in runs:
             rows.append((f"{run}_near_zero_share", lambda r, run=run: r[run].get("near_zero_share"),
@@ -466,7 +522,9 @@ def summarize(seeds: Sequence[Mapping[str, Any]], metric: str = "accuracy") -> d
         training partitions), ``baseline_spectral_above_chance``; for image classifiers also
         ``{run}_near_zero_share``, ``{run}_specialization_above_control``,
         ``{run}_circuit_size_ratio`` (patching) and ``{run}_circuit_size_ratio_pruning`` (run
-        over baseline), and ``modular_vs_sparse_control_circuit_size_ratio[_pruning]``. A
+        over baseline), and ``modular_vs_sparse_control_circuit_size_ratio[_pruning]``; with a
+        ``"bimt"`` run in every seed, also ``{run}_spectral_above_chance``,
+        ``{run}_connection_cost_ratio`` and ``{run}_step_time_ratio`` (over the baseline). A
         number is a *finding* when its interval excludes its value of no effect (0 for a
         difference, 1 for a ratio).
 
@@ -497,8 +555,8 @@ def summarize(seeds: Sequence[Mapping[str, Any]], metric: str = "accuracy") -> d
             if not isinstance(r.get(run), Mapping) or metric not in r[run]:
                 raise ValueError(f"'seeds[{i}]' must hold the '{run}' metrics, with "
                                  f"'{metric}'. Got the keys {list(r)}.")
-    runs = ["baseline", "modular"] + (["sparse_control"] if all(
-        isinstance(r.get("sparse_control"), Mapping) for r in seeds) else [])
+    runs = ["baseline", "modular"] + [run for run in ("sparse_control", "bimt") if all(
+        isinstance(r.get(run), Mapping) for r in seeds)]
     numbers = {}
     for name, read, null in _headlines(metric, runs):
         values = []
@@ -605,7 +663,8 @@ def claims(results: Mapping[str, Any]) -> list[Claim]:
 def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int = 4,
               lam: float = 20.0, seed: int = 0, seeds: int | None = None,
               model: str | None = None, out: str | Path | None = None, progress: bool = True,
-              device: str | torch.device | None = None, cache: bool = True) -> ExperimentResult:
+              device: str | torch.device | None = None, cache: bool = True,
+              method: str = "clusterability", bimt_lam: float | None = None) -> ExperimentResult:
     """Train a baseline and a modular model for one of the paper's experiments, over seeds.
 
     Each seed ``seed, seed + 1, …`` gets its own data split, initialisation and batch order,
@@ -641,6 +700,12 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
             profile, device type, torch version and library source. A finished run is stored
             there (its results, and the first seed's models and training histories), so that
             notebook 04 does not train again what notebook 03 trained. False always trains.
+        method: ``"clusterability"`` (the runs above) or ``"bimt"`` (``mnist`` and ``modadd``):
+            each seed also trains a *BIMT* model (:class:`modlib.training.bimt.BIMTLoss`, λ =
+            ``bimt_lam``, 20 rounds of swaps) from the same initialisation on the same batches,
+            and every run's results gain ``connection_cost`` (BIMT's Σ |W_ij| d_ij) and
+            ``seconds_per_step`` (the wall time of its training over its steps).
+        bimt_lam: λ of the BIMT run; default :data:`BIMT_LAMS` of the experiment.
 
     Returns:
         An :class:`ExperimentResult` with the first seed's models; ``.results`` is what
@@ -650,13 +715,16 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
         models'), and ``model`` and ``data``: the model and data actually used (e.g.
         ``"EleutherAI/pythia-70m"`` on ``"wikitext-2"``, or ``"tiny GPT-NeoX stand-in
         (offline)"`` on ``"pydoc-topics-offline"``), and for ``llm`` the ``tokenizer``
-        (``name``, ``vocab_size``): always the model's own.
+        (``name``, ``vocab_size``): always the model's own. With ``method="bimt"`` the result's
+        ``bimt`` is the first seed's BIMT run, each seed's result has ``bimt``, and
+        ``results.json`` has ``method``, ``bimt_lam`` and ``bimt_layers``.
 
     Raises:
         TypeError: an argument of the wrong type (e.g. ``k=2.0``, ``seed="0"``).
-        ValueError: unknown experiment, model, profile or device; ``k < 1``; ``seeds < 1``;
-            ``lam`` negative or not finite; ``out`` an existing file or a folder that cannot be
-            created or written to; a token id the language model has no embedding for. All but
+        ValueError: unknown experiment, model, profile, method or device; ``method="bimt"``
+            for an experiment without BIMT (cifar, llm); ``k < 1``; ``seeds < 1``; ``lam`` or
+            ``bimt_lam`` negative or not finite; ``out`` an existing file or a folder that cannot
+            be created or written to; a token id the language model has no embedding for. All but
             the last are raised before any work.
         RuntimeError: something failed after training with ``out`` given: the message says
             which files were saved where; the original error is its ``__cause__``.
@@ -666,6 +734,7 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
     _check_experiment(name, model)
     check_int(k, "k", minimum=1)
     check_real(lam, "lam", minimum=0)
+    b_lam = _check_method(name, method, bimt_lam)
     check_int(seed, "seed")
     if seeds is not None:
         check_int(seeds, "seeds", minimum=1)
@@ -677,7 +746,9 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
     folder = None if out is None else check_out(out)  # last: it creates the folder
     start = time.perf_counter()
     saver = _Saver(folder) if folder is not None and is_main_process() else None
-    stored = _run_file(name, prof, k, lam, seed, n_seeds, model, dev) if cache else None
+    bimt_key = {"method": method, "bimt_lam": b_lam} if method == "bimt" else {}
+    stored = (_run_file(name, prof, k, lam, seed, n_seeds, model, dev, **bimt_key) if cache
+              else None)
     result = _load_run(stored, name, prof, k, lam, seed, model, dev) if stored else None
     if result is not None:
         if saver is not None:
@@ -696,10 +767,12 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
             with said_once(seen):  # "no internet, using ..." once, not once a seed
                 setup = _setup(name, prof, s, model, k, lam, progress)
             init = copy.deepcopy(setup.model.state_dict())
-            runs: list[tuple[str, float, type[ClusterabilityLoss]]] = [
+            runs: list[tuple[str, float, type[ClusterabilityLoss] | type[BIMTLoss]]] = [
                 ("baseline", 0.0, ClusterabilityLoss), ("modular", lam, ClusterabilityLoss)]
             if setup.circuit_label is not None:  # image classifiers: the sparsity control
                 runs.append(("sparse_control", lam, ScatteredMaskLoss))
+            if method == "bimt":  # modules left to emerge
+                runs.append(("bimt", b_lam, BIMTLoss))
             trained = {run: _train(setup, init, k, run_lam, s, progress, dev, setup.partitions,
                                    loss_type)
                        for run, run_lam, loss_type in runs}
@@ -709,6 +782,9 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
                            "data": setup.source,
                            **({"tokenizer": setup.tokenizer} if setup.tokenizer else {}),
                            "k": k, "lam": lam, "seed": seed, "n_seeds": n_seeds,
+                           **({"method": method, "bimt_lam": b_lam,
+                               "bimt_layers": trained["bimt"][2].layer_names}
+                              if method == "bimt" else {}),
                            "seconds": None, "device": str(dev), "processes": world_size(),
                            "layers": loss.layer_names, **{run: {} for run in trained},
                            "seeds": []}
@@ -718,17 +794,23 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
                          "metric": setup.metric}
                 if saver is not None:  # a finished training run is never lost
                     step = "saving"
-                    saver.models({run: m for run, (m, _, _) in trained.items()})
+                    saver.models({run: m for run, (m, _, _, _) in trained.items()})
                     saver.results(results)
             one: dict[str, Any] = {"seed": s}
             results["seeds"].append(one)
             step = f"analysis of seed {s}"
-            for run, (model_, _, run_loss) in trained.items():
-                # the sparse control is measured on the block partitions, as the others
+            for run, (model_, _, run_loss, per_step) in trained.items():
+                # the sparse control and BIMT are measured on the block partitions, as the others
+                blocks = loss.partitions if isinstance(run_loss, BIMTLoss) else getattr(
+                    run_loss, "partitions", None)
                 measured = (ClusterabilityLoss(model_, k, layers=loss.layer_names,
-                                               partitions=run_loss.partitions)
-                            if isinstance(run_loss, ScatteredMaskLoss) else run_loss)
+                                               partitions=blocks)
+                            if isinstance(run_loss, (ScatteredMaskLoss, BIMTLoss)) else run_loss)
                 one[run] = _analyse(model_, measured, setup, s)
+                if method == "bimt":  # the cost BIMT lowers, and the cost of a step, for all
+                    one[run]["connection_cost"] = BIMTLoss(
+                        model_, setup.bimt_layers).connection_cost()
+                    one[run]["seconds_per_step"] = per_step
                 if i == 0:
                     results[run] = one[run]
                 if saver is not None:
@@ -741,9 +823,9 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
                 del trained  # only the first seed's models are kept
         trained = first["trained"]
         outcome = {run: RunResult(model_, hist, results[run])
-                   for run, (model_, hist, _) in trained.items()}
+                   for run, (model_, hist, _, _) in trained.items()}
         result = ExperimentResult(outcome["baseline"], outcome["modular"], first["partitions"],
-                                  results, outcome.get("sparse_control"))
+                                  results, outcome.get("sparse_control"), outcome.get("bimt"))
         if stored is not None and is_main_process():
             try:
                 _store_run(stored, result)
@@ -825,7 +907,7 @@ def sweep(name: Experiment, *, lams: Sequence[float] = (20.0,), ks: Sequence[int
             init = copy.deepcopy(setup.model.state_dict())
         if k not in partitions:  # llm: the pretrained model's own clusters, k of them
             partitions[k] = None if setup.partitioner is None else setup.partitioner(k)
-        model_, _, loss = _train(setup, init, k, lam, s, False, dev, partitions[k])
+        model_, _, loss, _ = _train(setup, init, k, lam, s, False, dev, partitions[k])
         metrics = _analyse(model_, loss, setup, s, interpret=False)
         rows.append({"seed": s, "k": k, "lam": lam,
                      **{key: v for key, v in metrics.items() if key != "layers"}})
@@ -859,7 +941,8 @@ def said_once(seen: set[str]) -> Iterator[None]:
 
 
 def _runs(result: ExperimentResult) -> list[str]:
-    return ["baseline", "modular"] + (["sparse_control"] if result.sparse_control else [])
+    return (["baseline", "modular"] + (["sparse_control"] if result.sparse_control else [])
+            + (["bimt"] if result.bimt else []))
 
 
 @functools.lru_cache(maxsize=1)
@@ -880,10 +963,10 @@ def _source_hash() -> str:
 
 
 def _run_file(name: str, prof: Profile, k: int, lam: float, seed: int, n_seeds: int,
-              model: str | None, dev: torch.device) -> Path:
+              model: str | None, dev: torch.device, **bimt: Any) -> Path:
     """Where a finished run with these arguments is cached."""
     key = json.dumps({"name": name, "profile": asdict(prof), "k": k, "lam": lam, "seed": seed,
-                      "seeds": n_seeds, "model": model, "device": dev.type,
+                      "seeds": n_seeds, "model": model, "device": dev.type, **bimt,
                       "torch": torch.__version__, "source": _source_hash()}, sort_keys=True,
                      default=str)
     return cache_dir() / "runs" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
@@ -923,7 +1006,7 @@ def _load_run(path: Path, name: str, prof: Profile, k: int, lam: float, seed: in
     loss = ClusterabilityLoss(runs["modular"].model, k, layers=setup.layers,
                               partitions=setup.partitions)
     return ExperimentResult(runs["baseline"], runs["modular"], loss.partitions, results,
-                            runs.get("sparse_control"))
+                            runs.get("sparse_control"), runs.get("bimt"))
 
 
 class _Saver:

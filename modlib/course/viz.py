@@ -34,7 +34,7 @@ from ..validate import (
 
 __all__ = ["plot_weights", "plot_weight_grid", "plot_history", "plot_bipartite", "plot_k_curve",
            "plot_tradeoff", "plot_null", "plot_ablation", "plot_class_bars", "plot_overlaps",
-           "plot_grokking", "plot_frequencies", "glue"]
+           "plot_grokking", "plot_frequencies", "plot_runs", "glue"]
 
 
 def _check_weights(W: object, partition: object) -> Tensor:
@@ -321,6 +321,71 @@ def _bars(intervals: Sequence[Interval]) -> list[list[float]] | None:
         return None
     return [[0.0 if iv.low is None else iv.mean - iv.low for iv in intervals],
             [0.0 if iv.high is None else iv.high - iv.mean for iv in intervals]]
+
+
+def plot_runs(numbers: Mapping[str, Any], runs: Sequence[str], panels: Mapping[str, str], *,
+              null: Mapping[str, float] | None = None, suptitle: str | None = None) -> Figure:
+    """Runs side by side on a few headline numbers: each a mean with its 95 % interval.
+
+    Args:
+        numbers: the summary's numbers (``result.results["summary"]["numbers"]``): each an
+            :class:`modlib.core.stats.Interval` or its dict.
+        runs: the runs to show, in order (``["baseline", "modular", "bimt"]``).
+        panels: ``{panel title: key pattern}``, the pattern naming a number with ``{run}``
+            (``{"accuracy": "{run}_accuracy"}``). A run without that number is left out of
+            its panel.
+        null: ``{panel title: value}`` drawn as a dotted line (e.g. 1 for a ratio).
+        suptitle: a title over all panels.
+
+    Returns:
+        The figure: one panel per entry of ``panels``, one point per run.
+
+    Raises:
+        TypeError, ValueError: ``numbers`` or ``panels`` not a non-empty dict, ``runs`` not a
+            non-empty list of str, a pattern without ``{run}``, or a panel that no run has a
+            number for.
+
+    Example:
+        >>> iv = lambda m: {"mean": m, "low": m - 0.01, "high": m + 0.01, "n": 3}
+        >>> fig = plot_runs({"a_acc": iv(0.9), "b_acc": iv(0.8)}, ["a", "b"],
+        ...                 {"accuracy": "{run}_acc"})
+        >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        ['a', 'b']
+
+    Introduced in notebook 08.
+    """
+    check_mapping(numbers, "numbers", "{name: interval}, the summary's numbers")
+    check_mapping(panels, "panels", "{panel title: key pattern with {run}}")
+    if isinstance(runs, (str, bytes)) or not isinstance(runs, Sequence) or not runs \
+            or not all(isinstance(r, str) for r in runs):
+        raise TypeError(f"'runs' must be a non-empty list of run names (str). "
+                        f"Got {describe(runs)}.")
+    runs = list(runs)
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 0.4, 2.9),
+                             layout="constrained", squeeze=False)
+    for ax, (title, pattern) in zip(axes[0], panels.items(), strict=True):
+        check_instance(pattern, f"panels[{title!r}]", str, "a key pattern with {run}")
+        if "{run}" not in pattern:
+            raise ValueError(f"'panels[{title!r}]' must name a number with {{run}}, e.g. "
+                             f"'{{run}}_accuracy'. Got {pattern!r}.")
+        shown = [(run, numbers[pattern.format(run=run)]) for run in runs
+                 if pattern.format(run=run) in numbers]
+        if not shown:
+            raise ValueError(f"No run has the number {pattern!r} of panel {title!r}: the "
+                             f"numbers are {sorted(numbers)[:6]}...")
+        ivs = [iv if isinstance(iv, Interval) else Interval.from_dict(iv) for _, iv in shown]
+        x = list(range(len(shown)))
+        ax.errorbar(x, [iv.mean for iv in ivs], yerr=_bars(ivs), fmt="o", capsize=4,
+                    color="black")
+        if null is not None and title in null:
+            ax.axhline(null[title], color="grey", ls=":", lw=1)
+        ax.set_xticks(x, [run for run, _ in shown])
+        ax.set_xlim(-0.5, len(shown) - 0.5)
+        ax.set_title(title, fontsize=9)
+    n = max((iv.n for iv in ivs if iv.n), default=1)
+    fig.suptitle((suptitle + "\n" if suptitle else "")
+                 + f"mean of {n} seeds, bars: 95 % interval", fontsize=9)
+    return fig
 
 
 def _check_rows(rows: object, metric: object) -> None:

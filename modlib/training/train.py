@@ -37,6 +37,7 @@ from ..core.graph import squared_matrix
 from ..core.loss import ClusterabilityLoss
 from ..hooks import eval_mode
 from ..validate import check_bool, check_choice, check_int, check_module, check_real, describe
+from .bimt import BIMTLoss
 from .precision import Precision, amp_plan, autocast, grad_scaler
 from .sources import load_saved, save_atomic, unusable
 
@@ -290,9 +291,10 @@ def _checkpoint_problem(ckpt: dict[str, Any]) -> str | None:
     if ckpt.get("scaler") is not None and not isinstance(ckpt["scaler"], dict):
         return "its 'scaler' entry is not a gradient scaler's state"
     spec = ckpt.get("loss")
-    if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("k"), int)
-                                 and isinstance(spec.get("layers"), list)):
-        return "its 'loss' entry is not the description of a ClusterabilityLoss"
+    if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("layers"), list)
+                                 and (isinstance(spec.get("k"), int)
+                                      or spec.get("method") == "bimt")):
+        return "its 'loss' entry is not the description of a ClusterabilityLoss or BIMTLoss"
     return None
 
 
@@ -320,7 +322,10 @@ def _generators(loader: Any) -> list[torch.Generator]:
     return [g for g in found if isinstance(g, torch.Generator)]
 
 
-def _loss_spec(loss: ClusterabilityLoss | None) -> dict[str, Any] | None:
+def _loss_spec(loss: ClusterabilityLoss | BIMTLoss | None) -> dict[str, Any] | None:
+    if isinstance(loss, BIMTLoss):
+        return {"method": "bimt", "layers": loss.layer_names, "gap": loss.gap,
+                "swap_every": loss.swap_every}
     return None if loss is None else {"k": loss.k, "layers": loss.layer_names}
 
 
@@ -337,7 +342,7 @@ def _some(items: list[str], limit: int = 5) -> str:
 
 
 def _check_resume(path: str | os.PathLike, ckpt: dict[str, Any], model: nn.Module,
-                  config: TrainConfig, loss: ClusterabilityLoss | None) -> None:
+                  config: TrainConfig, loss: ClusterabilityLoss | BIMTLoss | None) -> None:
     """Refuse a checkpoint written for another model, loss or config; warn of safe changes."""
     saved = TrainConfig.from_dict(ckpt["config"])
     differ = [f.name for f in fields(TrainConfig) if f.name != "checkpoint_dir"
@@ -367,6 +372,9 @@ def _check_resume(path: str | os.PathLike, ckpt: dict[str, Any], model: nn.Modul
         def said(spec: dict[str, Any] | None) -> str:
             if spec is None:
                 return "no clusterability loss"
+            if spec.get("method") == "bimt":
+                return (f"a BIMT loss on layers {spec['layers']} (gap {spec.get('gap')}, swaps "
+                        f"every {spec.get('swap_every')} steps)")
             return f"a clusterability loss of k={spec['k']} on layers {spec['layers']}"
 
         raise unusable(path, "checkpoint", f"it was trained with {said(ckpt['loss'])}, but "
@@ -388,11 +396,12 @@ def _restore(ckpt, model, opt, loader) -> tuple[History, int, int]:
 
 def _check_loss(loss: object, model: nn.Module) -> None:
     """Refuse a loss whose layers are not (all, and in their shapes) modules of ``model``."""
-    if not isinstance(loss, ClusterabilityLoss):
-        raise TypeError(f"'loss' must be a ClusterabilityLoss of 'model' or None. "
+    if not isinstance(loss, (ClusterabilityLoss, BIMTLoss)):
+        raise TypeError(f"'loss' must be a ClusterabilityLoss or BIMTLoss of 'model' or None. "
                         f"Got {describe(loss)}.")
     own = {id(m) for m in model.modules()}
     layers = loss.layers
+    kind = type(loss).__name__
     if not any(id(m) in own for m in layers.values()):
         raise ValueError("'loss' was built for another model: none of its layers is in "
                          "'model'.")
@@ -402,12 +411,15 @@ def _check_loss(loss: object, model: nn.Module) -> None:
             how = (f": model.{name} was replaced after the loss was built" if name in now
                    else "")
             raise ValueError(f"'loss' layer '{name}' is no longer a module of 'model'{how}. "
-                             f"Build the ClusterabilityLoss again from the model as it is now.")
-        shape, built = tuple(squared_matrix(module).shape), loss.partitions[name].shape
+                             f"Build the {kind} again from the model as it is now.")
+        if isinstance(loss, BIMTLoss):
+            shape, built = tuple(module.weight.shape), loss.shapes[name]
+        else:
+            shape, built = tuple(squared_matrix(module).shape), loss.partitions[name].shape
         if shape != built:
             raise ValueError(f"'loss' layer '{name}' has weights of shape {shape} now, but the "
-                             f"loss was built for {built}. Build the ClusterabilityLoss again "
-                             f"from the model as it is now.")
+                             f"loss was built for {built}. Build the {kind} again from the "
+                             f"model as it is now.")
 
 
 def _check_parameters(model: nn.Module, what: str) -> None:
@@ -492,7 +504,8 @@ def _check_finite(loss: Tensor, step: int, epoch: int) -> None:
 
 
 def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | None = None,
-        loss: ClusterabilityLoss | None = None, eval_loader: DataLoader | None = None,
+        loss: ClusterabilityLoss | BIMTLoss | None = None,
+        eval_loader: DataLoader | None = None,
         resume: str | os.PathLike | None = None, progress: bool = True,
         accelerator: Any = None) -> History:
     """Train ``model`` in place; with ``loss``, minimise ``task loss + lam * loss()``.
@@ -502,7 +515,10 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
         train_loader: batches ``(X, y)`` (``task="classify"``) or token blocks ``(B, T + 1)``
             (``task="lm"``).
         config: a :class:`TrainConfig`; default ``TrainConfig()``.
-        loss: a :class:`modlib.ClusterabilityLoss` of ``model``; None trains the task alone.
+        loss: a :class:`modlib.ClusterabilityLoss` of ``model``, or a
+            :class:`modlib.training.bimt.BIMTLoss` (brain-inspired modular training: ``lam``
+            times the connection cost, and a round of neuron swaps every ``swap_every`` steps,
+            whose count the step's history row holds as ``swaps``); None trains the task alone.
         eval_loader: evaluated after every epoch (accuracy or perplexity).
         resume: path of a checkpoint written by ``fit``: training continues from it (model,
             optimiser, gradient scaler, random state, history), bit-identically on a CPU.
@@ -519,7 +535,7 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
 
     Raises:
         TypeError: ``model`` is not a torch.nn.Module, ``config`` not a TrainConfig (a dict:
-            pass ``TrainConfig(**d)``), ``loss`` not a ClusterabilityLoss, a loader not
+            pass ``TrainConfig(**d)``), ``loss`` not a ClusterabilityLoss or BIMTLoss, a loader not
             iterable, or ``progress`` not a bool.
         FloatingPointError: the loss became NaN or Inf (the message names the step).
         ValueError: a bad config (its fields are checked again here), an empty loader, a batch
@@ -594,7 +610,11 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
                                               "train_loader")
             total, row = task_loss, {"step": step, "task_loss": float(task_loss.detach()),
                                        "lam": lam}
-            if loss is not None:
+            if isinstance(loss, BIMTLoss):
+                c_loss = loss()
+                total = task_loss + lam * c_loss
+                row["connection_cost"] = float(c_loss.detach())
+            elif loss is not None:
                 c_loss = loss()  # outside autocast: float32 weights, float32 sums
                 total = task_loss + lam * c_loss
                 row["clusterability"] = 1.0 - float(c_loss.detach())
@@ -608,10 +628,12 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
             else:
                 scaled.backward()
             _optimizer_step(params, opt, scaler, config.clip_grad, accelerator)
+            if isinstance(loss, BIMTLoss) and (step + 1) % loss.swap_every == 0:
+                row["swaps"] = loss.swap(opt)  # the same on every process: the same weights
             history.steps.append(row)
             running, batches, step = running + row["task_loss"], batches + 1, step + 1
-            bar.set_postfix({k: f"{row[k]:.3f}" for k in ("task_loss", "clusterability")
-                             if k in row})
+            bar.set_postfix({k: f"{row[k]:.3f}" for k in ("task_loss", "clusterability",
+                                                          "connection_cost") if k in row})
             if config.max_steps is not None and step >= config.max_steps:
                 break
         if batches == 0:
@@ -632,6 +654,8 @@ def _end_epoch(model, loss, eval_loader, config, history, epoch, train_loss) -> 
     row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss}
     if eval_loader is not None:
         row.update(_evaluate(model, eval_loader, config.task, "eval_loader"))
-    if loss is not None:
+    if isinstance(loss, BIMTLoss):
+        row["connection_cost"] = loss.connection_cost()
+    elif loss is not None:
         row["layers"] = loss.clusterability()
     history.epochs.append(row)
