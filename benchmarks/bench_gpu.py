@@ -230,6 +230,13 @@ def notebooks(prof: Profile, *, collated_modadd: bool = False) -> list[Notebook]
                  [(modadd_workload(prof, collated=collated_modadd), 2 * seeds)], [], 30),
         Notebook("07 modular language models", llm_runs, [(llm_runs[0][0], kinds)],
                  50 + SPECTRAL_S * co_clusterings, resident=3 * 4 * gpt2_params()[1]),
+        # reproduce(method="bimt") with at most three seeds: per seed the three image runs and a
+        # BIMT model on MNIST, and a baseline, a modular and a BIMT transformer; BIMT's extra
+        # work per step (its cost and the rare swaps) is not counted
+        Notebook("08 imposed or emergent",
+                 [(mnist, 4 * min(seeds, 3)),
+                  (modadd_workload(prof, collated=collated_modadd), 3 * min(seeds, 3))],
+                 [(mnist, 4 * min(seeds, 3) * (2 * K + 1))], 30 + 40 * min(seeds, 3)),
     ]
 
 

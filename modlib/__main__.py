@@ -42,8 +42,9 @@ shared by its runs: a baseline (lam 0), the modular model (--lam) and, for mnist
 sparse control (the same penalty on a mask of as many entries, scattered at random: as sparse
 as the modular model, without modules). With --method bimt (mnist, modadd) each seed also trains
 a BIMT model (brain-inspired modular training: neurons placed in the plane, an L1 penalty of
---bimt-lam times each connection's length, neurons swapped to shorten connections), and every
-run gains connection_cost and seconds_per_step.
+--bimt-lam times each connection's length, neurons swapped to shorten connections); an earlier
+run of the same arguments without it is reused from the cache, so that only BIMT trains. Every
+run records seconds_per_step and, for mnist and modadd, connection_cost.
 
 results.json holds: experiment, profile, model and data (the model and data actually used),
 tokenizer (llm: the model's own, name and vocab_size), k, lam, seed, n_seeds, seconds; "seeds":

@@ -7,13 +7,13 @@ import math
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 import modlib
 from modlib import BIMTLoss, ClusterabilityLoss
-from modlib.training.models import MnistCNN, ModAddTransformer, PaperMLP
+from modlib.training.models import MnistCNN, ModAddTransformer
 from modlib.training.train import TrainConfig, fit
 from tests.nets import ConvNet
+from tests.test_train import _loader, _model
 
 
 def _mlp(seed=0):
@@ -152,25 +152,14 @@ def test_bad_arguments_are_refused_in_one_message(call, error, match):
         call()
 
 
-def _blobs_loader(seed=0, n=256):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(4, (n,), generator=g)
-    X = torch.randn(4, 784, generator=g)[y] + 0.5 * torch.randn(n, 784, generator=g)
-    return DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True,
-                      generator=torch.Generator().manual_seed(seed))
-
-
-def _paper_mlp():
-    torch.manual_seed(0)
-    return PaperMLP(hidden=32, n_classes=4)
 
 
 def test_fit_trains_with_the_cost_and_swaps_on_schedule():
-    plain, model = _paper_mlp(), _paper_mlp()
+    plain, model = _model(), _model()
     cfg = TrainConfig(epochs=2, lr=3e-3, lam=1e-3)
-    fit(plain, _blobs_loader(), config=dataclasses.replace(cfg, lam=0.0), progress=False)
+    fit(plain, _loader(), config=dataclasses.replace(cfg, lam=0.0), progress=False)
     bimt = BIMTLoss(model, swap_every=4)
-    hist = fit(model, _blobs_loader(), config=cfg, loss=bimt, eval_loader=_blobs_loader(),
+    hist = fit(model, _loader(), config=cfg, loss=bimt, eval_loader=_loader(),
                progress=False)
     assert [row["step"] for row in hist.steps if "swaps" in row] == [3, 7, 11, 15]
     assert all("connection_cost" in row and "clusterability" not in row for row in hist.steps)
@@ -181,29 +170,29 @@ def test_fit_trains_with_the_cost_and_swaps_on_schedule():
 
 def test_fit_refuses_a_bimt_loss_of_another_model():
     with pytest.raises(ValueError, match=r"'loss' was built for another model"):
-        fit(_paper_mlp(), _blobs_loader(), loss=BIMTLoss(_paper_mlp()), progress=False)
+        fit(_model(), _loader(), loss=BIMTLoss(_model()), progress=False)
 
 
 def test_resume_with_swaps_is_bit_identical_and_keeps_to_its_loss(tmp_path):
-    straight = _paper_mlp()
+    straight = _model()
     cfg = TrainConfig(epochs=2, lam=1e-3)
-    fit(straight, _blobs_loader(), config=cfg, loss=BIMTLoss(straight, swap_every=3),
+    fit(straight, _loader(), config=cfg, loss=BIMTLoss(straight, swap_every=3),
         progress=False)
-    first = _paper_mlp()
-    fit(first, _blobs_loader(), config=dataclasses.replace(
+    first = _model()
+    fit(first, _loader(), config=dataclasses.replace(
         cfg, epochs=1, checkpoint_dir=str(tmp_path)), loss=BIMTLoss(first, swap_every=3),
         progress=False)
-    resumed = _paper_mlp()
+    resumed = _model()
     with pytest.warns(UserWarning, match="with epochs=2"):
-        fit(resumed, _blobs_loader(), config=cfg, loss=BIMTLoss(resumed, swap_every=3),
+        fit(resumed, _loader(), config=cfg, loss=BIMTLoss(resumed, swap_every=3),
             resume=tmp_path / "last.pt", progress=False)
     for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
-    other = _paper_mlp()
+    other = _model()
     with pytest.raises(ValueError, match=r"it was trained with a BIMT loss on layers "
                                          r"\['fc1', 'fc2', 'fc3', 'fc4'\] \(gap 0.2, swaps every 3 "
                                          r"steps\), but 'loss' is a clusterability loss"):
-        fit(other, _blobs_loader(), config=cfg, loss=ClusterabilityLoss(other, 4),
+        fit(other, _loader(), config=cfg, loss=ClusterabilityLoss(other, 4),
             resume=tmp_path / "last.pt", progress=False)
 
 
@@ -243,9 +232,24 @@ def test_reproduce_trains_a_bimt_model_beside_the_others(name, tmp_path, monkeyp
     import modlib.course.experiments as experiments
 
     monkeypatch.setenv("MODLIB_CACHE", str(tmp_path / "cache"))
+    plain = modlib.reproduce(name, profile=_tiny(name), seeds=2, progress=False)
+    trained = []
+
+    def counting_fit(model, *args, loss=None, **kwargs):
+        trained.append(type(loss).__name__)
+        return fit(model, *args, loss=loss, **kwargs)
+
+    monkeypatch.setattr(experiments, "fit", counting_fit)
     result = modlib.reproduce(name, profile=_tiny(name), seeds=2, progress=False,
                               method="bimt", out=tmp_path / "out")
     r = result.results
+    # the runs without BIMT come from the cached plain run: only BIMT trains, once a seed
+    assert trained == ["BIMTLoss", "BIMTLoss"]
+    assert r["reused"] == sorted(experiments._runs(plain))
+    for one, before in zip(r["seeds"], plain.results["seeds"], strict=True):
+        assert all(one[run] == before[run] for run in experiments._runs(plain))
+    assert torch.equal(next(result.baseline.model.parameters()),
+                       next(plain.baseline.model.parameters()))
     assert r["method"] == "bimt" and r["bimt_lam"] == experiments.BIMT_LAMS[name]
     assert r["bimt_layers"] == (["conv1", "conv2", "fc1", "fc2", "fc3"] if name == "mnist"
                                 else ["mlp.fc_in", "mlp.fc_out"])
@@ -274,3 +278,9 @@ def test_reproduce_trains_a_bimt_model_beside_the_others(name, tmp_path, monkeyp
     with pytest.raises(pytest.fail.Exception, match="trained again"):  # another λ: not reused
         modlib.reproduce(name, profile=_tiny(name), seeds=2, progress=False, method="bimt",
                          bimt_lam=2 * r["bimt_lam"])
+    if name == "modadd":  # without the cache every run trains
+        trained.clear()
+        monkeypatch.setattr(experiments, "fit", counting_fit)
+        modlib.reproduce(name, profile=_tiny(name), seeds=1, progress=False, method="bimt",
+                         cache=False)
+        assert trained == ["ClusterabilityLoss", "ClusterabilityLoss", "BIMTLoss"]

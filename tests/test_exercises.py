@@ -140,6 +140,34 @@ def assert_inputs_rebuild(checker, good, capsys):
             assert _same(eval(expr, {"torch": torch}), arg), (i, expr)
 
 
+def checker_suite(checkers, one_each):
+    """The three tests every notebook's checkers share, for a module to bind to test_ names.
+
+    ``checkers``: rows (checker, a right answer, a wrong one, one wrong on an edge case only);
+    ``one_each``: the indices of one row per checker, for the tests that need one row each.
+    Returns the functions (accepts-and-rejects, refuses-every-wrong-answer, inputs-rebuild).
+    """
+    ids = [f"{c.__name__}-{bad.__name__}" for c, _, bad, _ in checkers]
+    rows = [row for i, row in enumerate(checkers) if i in one_each]
+    row_ids = [c.__name__ for c, *_ in rows]
+
+    @pytest.mark.parametrize("checker,good,bad,_", checkers, ids=ids)
+    def accepts_reference_and_rejects_wrong(checker, good, bad, _, checker_contract):
+        checker_contract(checker, good, bad)
+
+    @pytest.mark.parametrize("kind", [*WRONG, "edge"])
+    @pytest.mark.parametrize("checker,good,_,edge_bug", rows, ids=row_ids)
+    def refuses_every_kind_of_wrong_answer(checker, good, _, edge_bug, kind, capsys):
+        assert_refuses_every_wrong_answer(checker, good, edge_bug, kind, capsys)
+
+    @pytest.mark.parametrize("checker,good,_,__", rows, ids=row_ids)
+    def a_failure_prints_an_input_that_rebuilds_exactly(checker, good, _, __, capsys):
+        assert_inputs_rebuild(checker, good, capsys)
+
+    return (accepts_reference_and_rejects_wrong, refuses_every_kind_of_wrong_answer,
+            a_failure_prints_an_input_that_rebuilds_exactly)
+
+
 # --- the checkers of notebooks 00-03 --------------------------------------------------------------
 
 def clusterability_ok(W, rows, cols):
@@ -286,22 +314,10 @@ CHECKERS = [  # checker, a right answer, a wrong one, one wrong on an edge case 
     (ex.check_spectral_gap, gap_ok, gap_wrong, gap_drops_dead),
 ]
 IDS = [c.__name__ for c, *_ in CHECKERS]
-
-
-@pytest.mark.parametrize("checker,good,bad,_", CHECKERS, ids=IDS)
-def test_checker_accepts_reference_and_rejects_wrong(checker, good, bad, _, checker_contract):
-    checker_contract(checker, good, bad)
-
-
-@pytest.mark.parametrize("kind", [*WRONG, "edge"])
-@pytest.mark.parametrize("checker,good,_,edge_bug", CHECKERS, ids=IDS)
-def test_checker_refuses_every_kind_of_wrong_answer(checker, good, _, edge_bug, kind, capsys):
-    assert_refuses_every_wrong_answer(checker, good, edge_bug, kind, capsys)
-
-
-@pytest.mark.parametrize("checker,good,_,__", CHECKERS, ids=IDS)
-def test_a_failure_prints_an_input_that_rebuilds_exactly(checker, good, _, __, capsys):
-    assert_inputs_rebuild(checker, good, capsys)
+(test_checker_accepts_reference_and_rejects_wrong,
+ test_checker_refuses_every_kind_of_wrong_answer,
+ test_a_failure_prints_an_input_that_rebuilds_exactly) = checker_suite(CHECKERS,
+                                                                       range(len(CHECKERS)))
 
 
 @pytest.mark.parametrize("seed", [1, 2, -3])

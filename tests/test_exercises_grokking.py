@@ -8,11 +8,7 @@ import torch
 
 from modlib import exercises as ex
 from modlib.analysis.fourier import fourier_basis
-from tests.test_exercises import (
-    WRONG,
-    assert_inputs_rebuild,
-    assert_refuses_every_wrong_answer,
-)
+from tests.test_exercises import checker_suite
 
 
 def basis_ok(p):
@@ -96,25 +92,9 @@ CHECKERS = [  # checker, a right answer, a wrong one, one wrong on an edge case 
     (ex.check_frequency_norms, norms_ok, norms_cos_only, norms_one_column_squared),
     (ex.check_dominant_frequency, dominant_ok, dominant_wrong, dominant_p3_constant),
 ]
-IDS = [f"{c.__name__}-{bad.__name__}" for c, _, bad, _ in CHECKERS]
-ONE_EACH = [row for i, row in enumerate(CHECKERS) if i in (0, 2, 4)]
-ONE_EACH_IDS = [c.__name__ for c, *_ in ONE_EACH]
-
-
-@pytest.mark.parametrize("checker,good,bad,_", CHECKERS, ids=IDS)
-def test_checker_accepts_reference_and_rejects_wrong(checker, good, bad, _, checker_contract):
-    checker_contract(checker, good, bad)
-
-
-@pytest.mark.parametrize("kind", [*WRONG, "edge"])
-@pytest.mark.parametrize("checker,good,_,edge_bug", ONE_EACH, ids=ONE_EACH_IDS)
-def test_checker_refuses_every_kind_of_wrong_answer(checker, good, _, edge_bug, kind, capsys):
-    assert_refuses_every_wrong_answer(checker, good, edge_bug, kind, capsys)
-
-
-@pytest.mark.parametrize("checker,good,_,__", ONE_EACH, ids=ONE_EACH_IDS)
-def test_a_failure_prints_an_input_that_rebuilds_exactly(checker, good, _, __, capsys):
-    assert_inputs_rebuild(checker, good, capsys)
+(test_checker_accepts_reference_and_rejects_wrong,
+ test_checker_refuses_every_kind_of_wrong_answer,
+ test_a_failure_prints_an_input_that_rebuilds_exactly) = checker_suite(CHECKERS, (0, 2, 4))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

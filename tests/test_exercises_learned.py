@@ -7,11 +7,7 @@ import pytest
 import torch
 
 from modlib import exercises as ex
-from tests.test_exercises import (
-    WRONG,
-    assert_inputs_rebuild,
-    assert_refuses_every_wrong_answer,
-)
+from tests.test_exercises import checker_suite
 
 
 def specialization_ok(drop):
@@ -111,22 +107,10 @@ CHECKERS = [  # checker, a right answer, a wrong one, one wrong on an edge case 
      class_accuracy_per_example),
 ]
 IDS = [c.__name__ for c, *_ in CHECKERS]
-
-
-@pytest.mark.parametrize("checker,good,bad,_", CHECKERS, ids=IDS)
-def test_checker_accepts_reference_and_rejects_wrong(checker, good, bad, _, checker_contract):
-    checker_contract(checker, good, bad)
-
-
-@pytest.mark.parametrize("kind", [*WRONG, "edge"])
-@pytest.mark.parametrize("checker,good,_,edge_bug", CHECKERS, ids=IDS)
-def test_checker_refuses_every_kind_of_wrong_answer(checker, good, _, edge_bug, kind, capsys):
-    assert_refuses_every_wrong_answer(checker, good, edge_bug, kind, capsys)
-
-
-@pytest.mark.parametrize("checker,good,_,__", CHECKERS, ids=IDS)
-def test_a_failure_prints_an_input_that_rebuilds_exactly(checker, good, _, __, capsys):
-    assert_inputs_rebuild(checker, good, capsys)
+(test_checker_accepts_reference_and_rejects_wrong,
+ test_checker_refuses_every_kind_of_wrong_answer,
+ test_a_failure_prints_an_input_that_rebuilds_exactly) = checker_suite(CHECKERS,
+                                                                       range(len(CHECKERS)))
 
 
 @pytest.mark.parametrize("seed", [1, 2, -3])

@@ -702,9 +702,12 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
             notebook 04 does not train again what notebook 03 trained. False always trains.
         method: ``"clusterability"`` (the runs above) or ``"bimt"`` (``mnist`` and ``modadd``):
             each seed also trains a *BIMT* model (:class:`modlib.training.bimt.BIMTLoss`, λ =
-            ``bimt_lam``, 20 rounds of swaps) from the same initialisation on the same batches,
-            and every run's results gain ``connection_cost`` (BIMT's Σ |W_ij| d_ij) and
-            ``seconds_per_step`` (the wall time of its training over its steps).
+            ``bimt_lam``, 20 rounds of swaps) from the same initialisation on the same batches.
+            With ``cache``, the other runs come from the cached run of the same arguments
+            without BIMT when there is one (``results.json`` then lists them as ``reused``), and
+            only BIMT trains. Every run's results hold ``seconds_per_step`` (the wall time of
+            its training, evaluations included, over its steps) and, for ``mnist`` and
+            ``modadd``, ``connection_cost`` (BIMT's Σ |W_ij| d_ij over its layers).
         bimt_lam: λ of the BIMT run; default :data:`BIMT_LAMS` of the experiment.
 
     Returns:
@@ -756,6 +759,10 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
             saver.results(result.results)
             _figures(result, saver.folder, "perplexity" if name == "llm" else "accuracy", k)
         return result
+    # method="bimt" after the same run without it (notebook 08 after 03 and 06): its baseline,
+    # modular (and sparse control) runs are taken from the cache, and only BIMT trains
+    plain = (_load_run(_run_file(name, prof, k, lam, seed, n_seeds, model, dev), name, prof, k,
+                       lam, seed, model, dev) if method == "bimt" and cache else None)
     results: dict[str, Any] = {}
     first: dict[str, Any] = {}
     seen: set[str] = set()
@@ -773,10 +780,16 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
                 runs.append(("sparse_control", lam, ScatteredMaskLoss))
             if method == "bimt":  # modules left to emerge
                 runs.append(("bimt", b_lam, BIMTLoss))
-            trained = {run: _train(setup, init, k, run_lam, s, progress, dev, setup.partitions,
-                                   loss_type)
-                       for run, run_lam, loss_type in runs}
-            loss = trained["modular"][2]
+            reused = {} if plain is None else {run: plain.results["seeds"][i][run]
+                                               for run in _runs(plain)}
+            trained = {run: (getattr(plain, run).model, getattr(plain, run).history, None, None)
+                       for run in reused if i == 0}  # the first seed's models are kept
+            trained.update({run: _train(setup, init, k, run_lam, s, progress, dev,
+                                        setup.partitions, loss_type)
+                            for run, run_lam, loss_type in runs if run not in reused})
+            # the modular run's layers and partitions (the block partitions of every run)
+            loss = ClusterabilityLoss(setup.model, k, layers=setup.layers,
+                                      partitions=setup.partitions)
             if i == 0:
                 results = {"experiment": name, "profile": prof.name, "model": setup.model_label,
                            "data": setup.source,
@@ -785,6 +798,7 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
                            **({"method": method, "bimt_lam": b_lam,
                                "bimt_layers": trained["bimt"][2].layer_names}
                               if method == "bimt" else {}),
+                           **({"reused": sorted(reused)} if reused else {}),
                            "seconds": None, "device": str(dev), "processes": world_size(),
                            "layers": loss.layer_names, **{run: {} for run in trained},
                            "seeds": []}
@@ -800,17 +814,22 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
             results["seeds"].append(one)
             step = f"analysis of seed {s}"
             for run, (model_, _, run_loss, per_step) in trained.items():
-                # the sparse control and BIMT are measured on the block partitions, as the others
-                blocks = loss.partitions if isinstance(run_loss, BIMTLoss) else getattr(
-                    run_loss, "partitions", None)
-                measured = (ClusterabilityLoss(model_, k, layers=loss.layer_names,
-                                               partitions=blocks)
-                            if isinstance(run_loss, (ScatteredMaskLoss, BIMTLoss)) else run_loss)
-                one[run] = _analyse(model_, measured, setup, s)
-                if method == "bimt":  # the cost BIMT lowers, and the cost of a step, for all
-                    one[run]["connection_cost"] = BIMTLoss(
-                        model_, setup.bimt_layers).connection_cost()
-                    one[run]["seconds_per_step"] = per_step
+                if run in reused:
+                    one[run] = reused[run]
+                else:  # every run is measured on the block partitions (the sparse control's
+                    # and BIMT's own losses have other masks or none)
+                    measured = (run_loss if type(run_loss) is ClusterabilityLoss else
+                                ClusterabilityLoss(model_, k, layers=loss.layer_names,
+                                                   partitions=loss.partitions))
+                    one[run] = _analyse(model_, measured, setup, s)
+                    one[run]["seconds_per_step"] = per_step  # the training's wall time a step
+                    if name in BIMT_LAMS:  # the cost BIMT lowers, for every run
+                        one[run]["connection_cost"] = BIMTLoss(
+                            model_, setup.bimt_layers).connection_cost()
+            for run in reused:
+                if run not in one:  # a later seed: no model, its numbers from the cache
+                    one[run] = reused[run]
+            for run in [r for r in ("baseline", "modular", "sparse_control", "bimt") if r in one]:
                 if i == 0:
                     results[run] = one[run]
                 if saver is not None:

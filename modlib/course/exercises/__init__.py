@@ -13,7 +13,8 @@ a wrong answer. The checker returns True when every case passes, so a notebook c
 ``assert modlib.exercises.check_...(my_function)``; it never raises on the learner's behalf.
 
 The checkers live in one module per part of the course (``basics``: notebooks 00–03,
-``learned``: 04–05, ``grokking``: 06, ``language``: 07) and are all available from here.
+``learned``: 04–05, ``grokking``: 06, ``language``: 07, ``emergent``: 08) and are all available
+from here.
 :func:`reference` hands out the reference implementation a checker compares with, so that a
 student notebook can go on past an unfinished exercise.
 
@@ -30,19 +31,21 @@ from collections.abc import Callable
 from typing import Any
 
 from ...validate import check_instance
-from . import basics, grokking, language, learned
+from . import basics, emergent, grokking, language, learned
 from .basics import *  # noqa: F403
+from .emergent import *  # noqa: F403
 from .grokking import *  # noqa: F403
 from .language import *  # noqa: F403
 from .learned import *  # noqa: F403
 
 # Every checker, and reference (the one public name here that is not a checker).
-__all__ = [*basics.__all__, *learned.__all__, *grokking.__all__, *language.__all__, "reference"]
+__all__ = [*basics.__all__, *learned.__all__, *grokking.__all__, *language.__all__,
+           *emergent.__all__, "reference"]
 
 # exercise name (the checker's name without ``check_``) -> the function its checker compares with
 _REFERENCES: dict[str, Callable[..., Any]] = {
     **basics._REFERENCES, **learned._REFERENCES, **grokking._REFERENCES,
-    **language._REFERENCES,
+    **language._REFERENCES, **emergent._REFERENCES,
 }
 
 
