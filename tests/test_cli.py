@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+import modlib.__main__ as cli
 import modlib.course.experiments as experiments
 from modlib.__main__ import main
 
@@ -122,6 +123,27 @@ def test_bad_options_exit_2_with_one_line_before_training(args, env, make_out, w
                                 words.format(out=out), capsys)
     if make_out is None:  # refused before --out was touched
         assert not (tmp_path / "fresh").exists()
+
+
+@pytest.mark.parametrize("args,method,bimt_lam", [
+    ([], "clusterability", None),
+    (["--method", "bimt"], "bimt", None),
+    (["--method", "bimt", "--bimt-lam", "0.002"], "bimt", 0.002),
+])
+def test_method_and_bimt_lam_reach_reproduce(args, method, bimt_lam, tmp_path, monkeypatch):
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def stop(*a, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(cli, "reproduce", stop)
+    with pytest.raises(Stop):
+        main(["reproduce", "modadd", *args, "--out", str(tmp_path / "out"), "--quiet"])
+    assert seen["method"] == method and seen["bimt_lam"] == bimt_lam
 
 
 def test_good_out_is_created_and_left_empty(tmp_path, monkeypatch):
