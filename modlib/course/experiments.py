@@ -707,7 +707,7 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
             without BIMT when there is one (``results.json`` then lists them as ``reused``), and
             only BIMT trains. Every run's results hold ``seconds_per_step`` (the wall time of
             its training, evaluations included, over its steps) and, for ``mnist`` and
-            ``modadd``, ``connection_cost`` (BIMT's Σ |W_ij| d_ij over its layers).
+            ``modadd``, ``connection_cost`` (BIMT's ``Σ |W_ij| d_ij`` over its layers).
         bimt_lam: λ of the BIMT run; default :data:`BIMT_LAMS` of the experiment.
 
     Returns:

@@ -4,16 +4,16 @@ Liu, Gan & Tegmark (2023), *Seeing is Believing: Brain-Inspired Modular Training
 Mechanistic Interpretability*, implemented from the paper's description. Every neuron of a chain
 of layers gets a place in the plane: the input neurons of the first layer on one horizontal line,
 each layer's output neurons on the next, evenly spaced in [0, 1] along their line, ``gap`` apart
-from line to line. Training minimises ``task loss + lam * cost`` with
+from line to line. Training minimises ``task loss + lam * cost`` with::
 
     cost = Σ_layers Σ_ij |W_ij| · d_ij,    d_ij = sqrt((x_i − x_j)² + gap²),
 
-the length of the connection from input neuron j to output neuron i: an L1 penalty that charges
-long connections more than short ones. Every ``swap_every`` steps :meth:`BIMTLoss.swap` moves the
-hidden neurons: each in turn trades places with the neuron of its line that shortens the
-weighted connections most, if any does. A swap permutes the weights (and AdamW's running moments),
-so the network computes the same function before and after. What is left is a network of short,
-local connections whose modules can be seen in a drawing of it.
+``d_ij`` the length of the connection from input neuron j to output neuron i: an L1 penalty that
+charges long connections more than short ones. Every ``swap_every`` steps :meth:`BIMTLoss.swap`
+moves the hidden neurons: each in turn trades places with the neuron of its line that shortens
+the weighted connections most, if any does. A swap permutes the weights (and AdamW's running
+moments), so the network computes the same function before and after. In the paper, what is
+left is a network of short, local connections whose modules can be seen in a drawing of it.
 
 Neurons: a Linear layer's inputs and outputs; a Conv2d layer's channels; a Linear layer that takes
 a flattened Conv2d output has one input neuron per channel (its columns grouped by channel, as
@@ -67,7 +67,7 @@ def connection_lengths(n_out: int, n_in: int, gap: float = 0.2) -> Tensor:
 
 
 def connection_cost(W: Tensor, gap: float = 0.2) -> float:
-    """BIMT's cost of one layer: Σ_ij |W_ij| times the length of connection ij.
+    """BIMT's cost of one layer: ``Σ_ij |W_ij|`` times the length of connection ij.
 
     ``W`` is (n_out, n_in), the output neurons on one line and the input neurons on the line
     ``gap`` below (:func:`connection_lengths`).
@@ -93,7 +93,7 @@ def place_costs(W_in: Tensor, W_out: Tensor, gap: float = 0.2) -> Tensor:
         gap: the distance between two lines.
 
     Returns:
-        (n, n) float64: C[s, p] = Σ_a |W_in[s, a]| d(p, a) + Σ_b |W_out[b, s]| d(b, p), with
+        (n, n) float64: ``C[s, p] = Σ_a |W_in[s, a]| d(p, a) + Σ_b |W_out[b, s]| d(b, p)``, with
         the lengths d of :func:`connection_lengths`. The diagonal holds each neuron's cost
         where it is.
 
@@ -252,7 +252,7 @@ class BIMTLoss(nn.Module):
         return self.sizes[1:-1]
 
     def _strengths(self, i: int) -> Tensor:
-        """Layer ``i``'s |W| summed per (output neuron, input neuron): (n_out, n_in)."""
+        """Layer ``i``'s ``|W|`` summed per (output neuron, input neuron): (n_out, n_in)."""
         W = list(self.layers.values())[i].weight
         A = W.abs()
         if A.dim() == 4:  # Conv2d: (out, in, kh, kw)
@@ -262,7 +262,7 @@ class BIMTLoss(nn.Module):
         return A
 
     def forward(self) -> Tensor:
-        """The connection cost Σ |W_ij| d_ij over every layer (differentiable)."""
+        """The connection cost ``Σ |W_ij| d_ij`` over every layer (differentiable)."""
         total = None
         for i in range(len(self.layer_names)):
             d = getattr(self, f"_dist{i}")

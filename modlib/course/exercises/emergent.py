@@ -30,11 +30,11 @@ def _matrix(g: torch.Generator, n_out: int, n_in: int) -> _Code:
 
 
 def check_connection_cost(fn: Callable[[Tensor, float], Any], *, seed: int = 0) -> bool:
-    """Check ``fn(W, gap)`` → Σ_ij |W_ij| sqrt((x_i − x_j)² + gap²), a float, where neuron i
-    of a line of n sits at x_i = (i + 0.5) / n (notebook 08).
+    """Check ``fn(W, gap)`` → ``Σ_ij |W_ij| sqrt((x_i − x_j)² + gap²)``, a float, where neuron
+    i of a line of n sits at ``x_i = (i + 0.5) / n`` (notebook 08).
 
     Edge cases: a 1 × 1 layer (the connection is ``gap`` long), gap = 0 (lengths along the
-    lines only), negative weights (|W| counts), a layer of zeros.
+    lines only), negative weights (``|W|`` counts), a layer of zeros.
 
     Example:
         >>> check_connection_cost(lambda W, gap: float(W.abs().sum()))  # doctest: +ELLIPSIS
@@ -59,7 +59,7 @@ def check_connection_cost(fn: Callable[[Tensor, float], Any], *, seed: int = 0) 
 
 def check_place_costs(fn: Callable[[Tensor, Tensor, float], Any], *, seed: int = 0) -> bool:
     """Check ``fn(W_in, W_out, gap)`` → the (n, n) place costs of a line of n neurons:
-    C[s, p] = Σ_a |W_in[s, a]| d(p, a) + Σ_b |W_out[b, s]| d(b, p), with W_in (n, n_before) the
+    ``C[s, p] = Σ_a |W_in[s, a]| d(p, a) + Σ_b |W_out[b, s]| d(b, p)``, with W_in (n, n_before) the
     weights into the line, W_out (n_after, n) the weights out of it and d the connection lengths
     of exercise 8.1 (notebook 08).
 
