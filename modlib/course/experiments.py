@@ -810,26 +810,24 @@ def reproduce(name: Experiment, *, profile: str | Profile | None = None, k: int 
                     step = "saving"
                     saver.models({run: m for run, (m, _, _, _) in trained.items()})
                     saver.results(results)
-            one: dict[str, Any] = {"seed": s}
+            one: dict[str, Any] = {"seed": s, **reused}  # the cached runs' numbers as they are
             results["seeds"].append(one)
+            if i == 0:
+                results.update(reused)
             step = f"analysis of seed {s}"
             for run, (model_, _, run_loss, per_step) in trained.items():
                 if run in reused:
-                    one[run] = reused[run]
-                else:  # every run is measured on the block partitions (the sparse control's
-                    # and BIMT's own losses have other masks or none)
-                    measured = (run_loss if type(run_loss) is ClusterabilityLoss else
-                                ClusterabilityLoss(model_, k, layers=loss.layer_names,
-                                                   partitions=loss.partitions))
-                    one[run] = _analyse(model_, measured, setup, s)
-                    one[run]["seconds_per_step"] = per_step  # the training's wall time a step
-                    if name in BIMT_LAMS:  # the cost BIMT lowers, for every run
-                        one[run]["connection_cost"] = BIMTLoss(
-                            model_, setup.bimt_layers).connection_cost()
-            for run in reused:
-                if run not in one:  # a later seed: no model, its numbers from the cache
-                    one[run] = reused[run]
-            for run in [r for r in ("baseline", "modular", "sparse_control", "bimt") if r in one]:
+                    continue
+                # every run is measured on the block partitions (the sparse control's and
+                # BIMT's own losses have other masks or none)
+                measured = (run_loss if type(run_loss) is ClusterabilityLoss else
+                            ClusterabilityLoss(model_, k, layers=loss.layer_names,
+                                               partitions=loss.partitions))
+                one[run] = _analyse(model_, measured, setup, s)
+                one[run]["seconds_per_step"] = per_step  # the training's wall time a step
+                if name in BIMT_LAMS:  # the cost BIMT lowers, for every run
+                    one[run]["connection_cost"] = BIMTLoss(
+                        model_, setup.bimt_layers).connection_cost()
                 if i == 0:
                     results[run] = one[run]
                 if saver is not None:

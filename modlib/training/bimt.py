@@ -309,15 +309,11 @@ class BIMTLoss(nn.Module):
                     swaps += 1
             if not bool((perm != torch.arange(n, device=perm.device)).any()):
                 continue
-            self._permute(before, perm, 0, 1, state)
+            self._permute_param(before.weight, perm, 0, 1, state)
             if before.bias is not None:
                 self._permute_param(before.bias, perm, 0, 1, state)
-            self._permute(after, perm, 1, self.groups[line], state)
+            self._permute_param(after.weight, perm, 1, self.groups[line], state)
         return swaps
-
-    def _permute(self, module: nn.Module, perm: Tensor, dim: int, group: int,
-                 state: Any) -> None:
-        self._permute_param(module.weight, perm, dim, group, state)
 
     @staticmethod
     def _permute_param(p: Tensor, perm: Tensor, dim: int, group: int, state: Any) -> None:

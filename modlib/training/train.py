@@ -610,16 +610,15 @@ def fit(model: nn.Module, train_loader: DataLoader, *, config: TrainConfig | Non
                                               "train_loader")
             total, row = task_loss, {"step": step, "task_loss": float(task_loss.detach()),
                                        "lam": lam}
-            if isinstance(loss, BIMTLoss):
-                c_loss = loss()
-                total = task_loss + lam * c_loss
-                row["connection_cost"] = float(c_loss.detach())
-            elif loss is not None:
+            if loss is not None:
                 c_loss = loss()  # outside autocast: float32 weights, float32 sums
                 total = task_loss + lam * c_loss
-                row["clusterability"] = 1.0 - float(c_loss.detach())
-                if step % config.log_every == 0:
-                    row["layers"] = loss.clusterability()
+                if isinstance(loss, BIMTLoss):
+                    row["connection_cost"] = float(c_loss.detach())
+                else:
+                    row["clusterability"] = 1.0 - float(c_loss.detach())
+                    if step % config.log_every == 0:
+                        row["layers"] = loss.clusterability()
             _check_finite(total, step, epoch)
             opt.zero_grad(set_to_none=True)
             scaled = total if scaler is None else scaler.scale(total)  # fp16: scaled up
