@@ -16,6 +16,9 @@ Every method partitions the same matrices, and each partition is scored the one 
   pair), the most favourable pairing for the method. Dead neurons get a zero embedding (the
   authors' formula divides by their zero degree).
 - ``truth``: the planted partition, where there is one.
+- ``refined, scale-matched copy``: the refined partition of ``modlib.scale_matched(W)``, a copy
+  of W without modules whose rows and columns keep their squared weight. What a partition
+  scores there comes from neurons of unequal size alone, not from modules.
 
 The suite (k = the planted k, else 4; three seeds each; a seed makes the matrix and seeds the
 methods):
@@ -28,6 +31,8 @@ methods):
    with ``--large``.
 3. Real trained layers of the course's pretrained models (``modlib.pretrained(name,
    profile="cpu")``; the first run trains the ones not cached yet, a few minutes).
+4. Module-free matrices: Gaussian weights whose rows and columns are scaled by log-normal
+   factors of spread σ = 0, 0.5, 1, with no modules at all: any excess found is not modules.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_spectral.py [--large]`` (``make bench``): under
 a minute on one thread, with or without ``--large``, once the models are cached. Numbers go to
@@ -66,6 +71,8 @@ PLANTED = [  # (n_out, n_in, k, cluster shares or None for equal, dead fraction,
     (1024, 1024, 16, [1.0] * 8 + [0.5] * 8, 0.05, 3.0),
 ]
 ENMESHED = [(64, 64), (256, 256), (1024, 1024), (3072, 768)]
+MODULE_FREE = [(64, 64), (256, 256), (1024, 256)]
+SIGMAS = (0.0, 0.5, 1.0)
 LARGE = (4096, 11008)
 REAL = {  # pretrained model: its layers clustered
     "mnist-mlp": ["fc1", "fc2", "fc3"],
@@ -102,6 +109,14 @@ def trained_like(n_out, n_in, k=8, seed=0):
     W *= torch.exp(0.5 * torch.randn(1, n_in, generator=g))
     W += 0.01 * torch.randn(n_out, 4, generator=g) @ torch.randn(4, n_in, generator=g)
     return W * torch.where(rows[:, None] == cols[None], 1.3, 1.0)
+
+
+def module_free(n_out, n_in, sigma, seed=0):
+    """Gaussian weights without modules; rows and columns scaled by exp(sigma · N(0, 1))."""
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(n_out, n_in, generator=g)
+    W *= torch.exp(sigma * torch.randn(n_out, 1, generator=g))
+    return W * torch.exp(sigma * torch.randn(1, n_in, generator=g))
 
 
 def sklearn_partition(W: torch.Tensor, k: int, seed: int) -> modlib.Partition | None:
@@ -196,6 +211,11 @@ def suite(large: bool) -> Iterator[tuple]:
             name = f"{model_name} {short} {W.shape[0]}×{W.shape[1]}"
             for seed in SEEDS:
                 yield "real", name, W, K_ENMESHED, seed, None, None, None
+    for n_out, n_in in MODULE_FREE:
+        for sigma in SIGMAS:
+            for seed in SEEDS:
+                yield "module-free", f"{n_out}×{n_in}, σ = {sigma}", \
+                    module_free(n_out, n_in, sigma, seed), K_ENMESHED, seed, None, None, None
 
 
 def _fmt(x: float | None, spec: str = "+.3f") -> str:
@@ -214,13 +234,17 @@ def main() -> None:
     print("\nexcess = clusterability − chance level of the partition's own sizes; ARI: the lower "
           "of rows and columns, live neurons; 'fails': scikit-learn raised an error.\n")
     print("| suite | matrix | k | seed | modlib | refined | scikit-learn | BSGC | truth | "
-          "ARI modlib / refined / sklearn / BSGC | s modlib / refined / sklearn / BSGC |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "refined, scale-matched copy | ARI modlib / refined / sklearn / BSGC | "
+          "s modlib / refined / sklearn / BSGC |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for kind, name, W, k, seed, truth, live_r, live_c in suite(large):
         res = run_methods(W, k, seed)
         ex = {m: excess(W, p) for m, (p, _) in res.items()}
         ex["truth"] = excess(W, truth) if truth is not None else None
+        copy = modlib.scale_matched(W, seed=seed)
+        ex["scale-matched"] = excess(copy, modlib.spectral_cocluster(copy, k, seed=seed,
+                                                                      refine=True))
         aris = ({m: ari(truth, p, live_r, live_c) for m, (p, _) in res.items()}
                 if truth is not None else {})
         rows.append((kind, name, W.shape, ex, aris, {m: t for m, (_, t) in res.items()}))
@@ -228,7 +252,7 @@ def main() -> None:
         truth_text = _fmt(ex["truth"]) if truth is not None else "–"
         print(f"| {kind} | {name} | {k} | {seed} | "
               + " | ".join(_fmt(ex[m]) for m in METHODS)
-              + f" | {truth_text} | {ari_text} | "
+              + f" | {truth_text} | {_fmt(ex['scale-matched'])} | {ari_text} | "
               + " / ".join(f"{res[m][1]:.2f}" for m in METHODS) + " |", flush=True)
     summarize(rows)
 
@@ -236,7 +260,7 @@ def main() -> None:
 def summarize(rows: list[tuple]) -> None:
     """Where refined modlib stands against each method, per suite; ARI; speed on large ones."""
     print()
-    for kind in ("planted", "enmeshed", "real"):
+    for kind in ("planted", "enmeshed", "real", "module-free"):
         part = [r for r in rows if r[0] == kind]
         for other in ("modlib", "scikit-learn", "BSGC"):
             margins = [r[3]["refined"] - r[3][other] for r in part if r[3][other] is not None]
@@ -246,6 +270,15 @@ def summarize(rows: list[tuple]) -> None:
             print(f"{kind}: refined − {other}: worst {min(margins):+.4f}, median "
                   f"{float(np.median(margins)):+.4f}; below on {below} of {len(margins)} "
                   f"(the other failed on {len(part) - len(margins)})")
+    for kind in ("planted", "enmeshed", "real", "module-free"):
+        beyond = [r[3]["refined"] - r[3]["scale-matched"] for r in rows if r[0] == kind]
+        print(f"{kind}: refined − refined on the scale-matched copy: min {min(beyond):+.3f}, "
+              f"median {float(np.median(beyond)):+.3f}, max {max(beyond):+.3f}")
+    for name in dict.fromkeys(r[1] for r in rows if r[0] == "module-free"):
+        mean = {m: float(np.mean([r[3][m] for r in rows if r[1] == name and r[3][m] is not None]))
+                for m in METHODS}
+        print(f"module-free {name}: mean excess " + ", ".join(f"{m} {v:+.3f}"
+                                                           for m, v in mean.items()))
     planted_aris = [r[4]["refined"] for r in rows if r[0] == "planted"]
     print(f"planted: refined ARI min {min(planted_aris):.3f}; modlib ARI min "
           f"{min(r[4]['modlib'] for r in rows if r[0] == 'planted'):.3f}")

@@ -52,7 +52,7 @@ _EXPORTS = {
     "core.graph": ["aligned_partitions", "default_layers", "layer_matrix", "weight_layers"],
     "core.partition": ["Partition", "contiguous_labels", "contiguous_partition"],
     "core.metrics": ["chance_level", "clusterability", "random_baseline"],
-    "core.null": ["ShuffleTest", "shuffle_test"],
+    "core.null": ["ShuffleTest", "scale_matched", "shuffle_test"],
     "core.spectral": ["SpectralEmbedding", "choose_k", "normalized_matrix", "spectral_cocluster",
                       "spectral_embedding"],
     "core.refine": ["refine_partition"],
@@ -92,6 +92,7 @@ __all__ = [  # the re-exported names (a test checks that they match _EXPORTS)
     "random_baseline",
     "refine_partition",
     "reproduce",
+    "scale_matched",
     "shuffle_test",
     "spectral_cocluster",
     "spectral_embedding",
@@ -103,7 +104,7 @@ if TYPE_CHECKING:  # what static tools and editors see; at run time __getattr__ 
     from .core.graph import aligned_partitions, default_layers, layer_matrix, weight_layers
     from .core.loss import ClusterabilityLoss
     from .core.metrics import chance_level, clusterability, random_baseline
-    from .core.null import ShuffleTest, shuffle_test
+    from .core.null import ShuffleTest, scale_matched, shuffle_test
     from .core.partition import Partition, contiguous_labels, contiguous_partition
     from .core.refine import refine_partition
     from .core.spectral import (

@@ -80,7 +80,7 @@ from modlib.analysis.truth import PlantedCircuit, circuit_recovery, planted_circ
 from modlib.core.graph import aligned_partitions, default_layers, layer_matrix, weight_layers
 from modlib.core.loss import ClusterabilityLoss, ScatteredMaskLoss
 from modlib.core.metrics import chance_level, clusterability, near_zero_share, random_baseline
-from modlib.core.null import shuffle_test
+from modlib.core.null import scale_matched, shuffle_test
 from modlib.core.partition import (
     Partition,
     check_partition,
@@ -117,7 +117,7 @@ from tests.badinput import assert_every_name_has_a_row, assert_refused, row_ids
 ALLOWED_WITHOUT_ROW = {
     "Mode", "Method", "Family", "Which",  # typing.Literal aliases
     "Call",  # a tuple type alias of modlib.hooks
-    "KINDS",  # a constant tuple of str
+    "KINDS", "NULLS",  # constant tuples of str
     "KindAblation",  # an alias of AblationResult
     "ShuffleTest", "Planted", "SpectralEmbedding", "AblationResult", "SizeVerdict",
     "LayerScore", "Interval",  # result records (dataclasses) returned by the library
@@ -341,6 +341,12 @@ CASES = [
      r"'progress' must be True or False. Got 1"),
     ("shuffle_test", lambda: shuffle_test(W, 2, seed=1.5), TypeError,
      r"'seed' must be an int. Got float 1.5"),
+    ("shuffle_test", lambda: shuffle_test(W, 2, null="scale"), ValueError,
+     r"'null' must be one of \('shuffle', 'scales'\). Got 'scale'"),
+    ("scale_matched", lambda: scale_matched(torch.zeros(3, 4)), ValueError,
+     r"'W' of shape \(3, 4\) is all zeros"),
+    ("scale_matched", lambda: scale_matched(W, seed="0"), TypeError,
+     r"'seed' must be an int. Got str '0'"),
     # --- modlib.core.toy -------------------------------------------------------------------
     ("planted_matrix", lambda: planted_matrix(k=0), ValueError, r"'k' must be an int >= 1"),
     ("planted_matrix", lambda: planted_matrix(6, 4, 5), ValueError,

@@ -22,6 +22,12 @@ block of rows at a time); once few neurons move, only the moved neurons' weights
 Several starting partitions are refined side by side, in the same passes. Dead neurons (no
 weight at all) change the chance level alone; see :func:`refine_partition`.
 
+The excess it raises has a blind spot: the chance level counts neurons, not their weight, so
+a partition that puts the heaviest rows and columns together in small clusters scores above
+chance from the neurons' sizes alone, without any module. Refined partitions find that
+structure wherever neurons differ in size; compare them with :func:`modlib.scale_matched`
+copies (notebook 01).
+
 Introduced in notebook 01 (why raw clusterability rewards lopsided partitions).
 """
 

@@ -364,8 +364,14 @@ def spectral_cocluster(W: Tensor, k: int, *, seed: int = 0, n_init: int = 10,
             excess rises) and the one whose live neurons then have the highest excess is
             kept; on matrices of more than 2²² entries only the lowest-inertia restart is
             refined (there they all end alike). Planted modules that co-clustering recovers
-            stay recovered. Costs a few passes over ``W``. False (the default, for now): the
-            co-clustering itself.
+            stay recovered. Costs a few passes over ``W``. False (the default, and what the
+            course uses): the co-clustering itself. Refining is fooled by neurons of unequal
+            size: the chance level counts neurons, not their weight, so pairing the heaviest
+            rows with the heaviest columns in small clusters scores from sizes alone. On
+            matrices without modules whose neuron norms are log-normal (σ = 0.5) it finds an
+            excess of about +0.4, and on every trained layer of the benchmark about as much
+            as on a :func:`modlib.scale_matched` copy without modules (notebook 01; RESULTS.md).
+            Read a refined partition's excess beside such a copy's.
 
     Returns:
         A :class:`Partition` on W's device. Clusters are numbered by first appearance.

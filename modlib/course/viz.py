@@ -405,32 +405,52 @@ def _check_rows(rows: object, metric: object) -> None:
                              f"Missing: {missing}.")
 
 
-def plot_null(tests: Mapping[str, Any], *, ax: Axes | None = None) -> Figure:
+def plot_null(tests: Mapping[str, Any], *, scaled: Mapping[str, Any] | None = None,
+              ax: Axes | None = None) -> Figure:
     """Per layer: clusterability of the spectral partition, its chance level, and the range of
-    the shuffled-weights null, with the p-value above each layer.
+    the shuffled-weights null, with the p-value above each layer; optionally the range of the
+    scale-matched null beside it.
 
     Args:
         tests: ``{layer name: ShuffleTest}`` from :func:`modlib.shuffle_test`.
+        scaled: ``{layer name: ShuffleTest}`` from ``shuffle_test(..., null="scales")`` for the
+            same layers, drawn in green with its p-value under the first.
         ax: axes to draw on.
 
     Returns:
         The figure.
 
+    Raises:
+        ValueError: ``scaled`` does not name the same layers as ``tests``.
+
     Introduced in notebook 02.
     """
     check_mapping(tests, "tests", "{layer name: ShuffleTest}", values=ShuffleTest,
                   values_what="a modlib ShuffleTest")
+    if scaled is not None:
+        check_mapping(scaled, "scaled", "{layer name: ShuffleTest}", values=ShuffleTest,
+                      values_what="a modlib ShuffleTest")
+        if list(scaled) != list(tests):
+            raise ValueError(f"'scaled' must name the layers of 'tests' in the same order "
+                             f"{list(tests)}. Got {list(scaled)}.")
     fig, ax = _new_ax(ax, (1.6 * len(tests) + 2, 3.6))
     x = range(len(tests))
     obs = [t.observed for t in tests.values()]
     ax.bar(x, obs, width=0.6, color="tab:blue", label="spectral partition")
-    for i, t in enumerate(tests.values()):
+    dx = 0.0 if scaled is None else -0.08
+    for i, (name, t) in enumerate(tests.items()):
         ax.plot([i - 0.3, i + 0.3], [t.chance_level] * 2, color="k", ls="--", lw=1.2,
                 label="chance level" if i == 0 else None)
-        ax.plot([i, i], [min(t.null), max(t.null)], color="tab:orange", lw=5, alpha=0.8,
-                label="shuffled weights (range)" if i == 0 else None)
-        ax.annotate(f"p = {t.p_value:.2g}", (i, max(t.observed, max(t.null)) + 0.02),
-                    ha="center", fontsize=8)
+        ax.plot([i + dx, i + dx], [min(t.null), max(t.null)], color="tab:orange", lw=5,
+                alpha=0.8, label="shuffled weights (range)" if i == 0 else None)
+        top, text = max(t.observed, max(t.null)), f"p = {t.p_value:.2g}"
+        if scaled is not None:
+            s = scaled[name]
+            ax.plot([i - dx, i - dx], [min(s.null), max(s.null)], color="tab:green", lw=5,
+                    alpha=0.8, label="scale-matched (range)" if i == 0 else None)
+            top, text = max(top, max(s.null)), (f"shuffled p = {t.p_value:.2g}\n"
+                                                 f"scaled p = {s.p_value:.2g}")
+        ax.annotate(text, (i, top + 0.02), ha="center", fontsize=8)
     ax.set_xticks(list(x), list(tests), fontsize=8)
     ax.set(ylabel="clusterability", ylim=(0, 1.05), title="trained layers against chance")
     ax.legend(fontsize=8, loc="upper right")
