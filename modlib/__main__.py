@@ -117,12 +117,15 @@ unless --pretrained), or a Hugging Face Hub id (from the cache, else downloaded)
 Every layer with a weight graph (Linear, Conv2d, GPT-2's Conv1D) is co-clustered into k clusters.
 Per layer: clusterability of that partition, its chance level, the excess (clusterability -
 chance) and the p-value of --shuffles copies of the layer with its weights in random places
-(the smallest p-value is 1/(shuffles+1)). A layer with a side smaller than k is skipped with a
+(the smallest p-value is 1/(shuffles+1)), or with --null scales of scale-matched copies, which
+keep every neuron's size and drop only the modules (stricter for trained layers, whose neurons
+differ in size). A layer with a side smaller than k is skipped with a
 note. Cost: 1 + shuffles co-clusterings a layer (about 0.15 s each for 3072 x 768 on one core);
 --shuffles 0 skips the null. Writes results.json and clusterability.png to --out.
 
 examples:
   python -m modlib analyze resnet18 --layers 'layer4.*' --shuffles 9
+  python -m modlib analyze resnet18 --pretrained --null scales
   python -m modlib analyze my_model.pt --k 4     # saved with torch.save(model)
   python -m modlib analyze gpt2 --layers 'h.0.*' --out results/gpt2
 """
@@ -140,7 +143,10 @@ def _analyze_parser(sub: argparse._SubParsersAction) -> None:
                    help="layer names or glob patterns, e.g. 'layer1.*' fc (a module's name "
                         "selects the layers inside it; default: every weight layer)")
     a.add_argument("--shuffles", type=int, default=19,
-                   help="shuffled copies per layer for the p-value (default 19; 0: none)")
+                   help="null copies per layer for the p-value (default 19; 0: none)")
+    a.add_argument("--null", choices=["shuffle", "scales"], default="shuffle",
+                   help="the null copies: the layer's entries shuffled (default), or "
+                        "scale-matched (every neuron keeps its size)")
     a.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     a.add_argument("--pretrained", action="store_true",
                    help="torchvision only: pretrained weights instead of a random "
@@ -167,7 +173,8 @@ def _analyze(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                                 progress=not args.quiet)
         check_out(out)
         analysis = analyze_model(model, k=args.k, layers=layers, n_shuffles=args.shuffles,
-                                 seed=args.seed, progress=not args.quiet, label=label)
+                                 seed=args.seed, progress=not args.quiet, label=label,
+                                 null=args.null)
     except (TypeError, ValueError) as e:
         for folder in made:  # leave no empty folder behind a refused command
             with contextlib.suppress(OSError):

@@ -92,6 +92,23 @@ def test_the_same_seed_gives_the_same_report_and_no_shuffles_no_p_value():
         analyze_model(planted_net(), n_shuffles=3, progress=False).layers[0].clusterability)
 
 
+def test_the_scales_null_passes_planted_modules_and_reports_itself(tmp_path):
+    shuffled = analyze_model(planted_net(), n_shuffles=19, progress=False)
+    scaled = analyze_model(planted_net(), n_shuffles=19, progress=False, null="scales")
+    assert (shuffled.null, scaled.null) == ("shuffle", "scales")
+    assert scaled.layers[0].p_value == pytest.approx(1 / 20)  # planted modules pass it too
+    for a, b in zip(shuffled.layers, scaled.layers, strict=True):  # same partition, other null
+        assert (a.clusterability, a.excess, a.partition) == (b.clusterability, b.excess,
+                                                             b.partition)
+        assert a.null != b.null and len(b.null) == 19
+    assert scaled.table().splitlines()[0].endswith("k=4, 19 scale-matched copies per layer")
+    saved = json.loads(save_analysis(scaled, tmp_path)["results"].read_text())
+    assert saved["null"] == "scales" and "modlib.scale_matched" in saved["method"]
+    assert "randomly permuted" in shuffled.to_dict()["method"]
+    labels = [t.get_text() for t in plot_analysis(scaled).axes[0].get_legend().get_texts()]
+    assert "scale-matched copies (range)" in labels
+
+
 def test_layers_take_names_globs_and_module_names():
     net = MnistCNN(width=4)
     names = lambda layers: [r.name for r in analyze_model(  # noqa: E731
@@ -197,6 +214,18 @@ def test_cli_on_the_course_model_saved_to_pt(tmp_path, capsys):
         assert row["excess"] == pytest.approx(row["clusterability"] - row["chance_level"])
     assert (out / "clusterability.png").stat().st_size > 1000
     assert "%|" not in err  # --quiet: no progress bar
+
+
+def test_cli_null_scales_and_a_bad_null(tmp_path, capsys):
+    torch.save(planted_net(), tmp_path / "planted.pt")
+    code, printed, _ = _run(["analyze", str(tmp_path / "planted.pt"), "--shuffles", "4",
+                             "--null", "scales", "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    assert code == 0 and "4 scale-matched copies per layer" in printed.splitlines()[0]
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["null"] == "scales"
+    with pytest.raises(SystemExit) as exit_:
+        main(["analyze", str(tmp_path / "planted.pt"), "--null", "rows"])
+    assert exit_.value.code == 2
+    assert "argument --null: invalid choice: 'rows'" in capsys.readouterr().err
 
 
 def test_cli_shows_a_progress_bar_over_layers_unless_quiet(tmp_path, capsys):
@@ -310,6 +339,8 @@ CASES = [
      r"'seed' must be an int. Got None."),
     ("analyze_model", lambda: analyze_model(NET, progress="no"), TypeError,
      r"'progress' must be True or False"),
+    ("analyze_model", lambda: analyze_model(NET, null="scale"), ValueError,
+     r"'null' must be one of \('shuffle', 'scales'\). Got 'scale'."),
     ("analyze_model", lambda: analyze_model(NET, label=3), TypeError,
      r"'label' must be a str or None. Got int 3."),
     ("analyze_model", lambda: analyze_model(NET, layers="0"), TypeError,

@@ -5,7 +5,10 @@ model (a Hub id or a local folder), a torchvision model name or a module saved w
 ``torch.save(model)``, clusters every layer that has a weight graph (Linear, Conv2d, GPT-2's
 Conv1D; see :func:`modlib.layer_matrix`) with :func:`modlib.spectral_cocluster`, and reports per
 layer the clusterability of that partition, its chance level (:func:`modlib.chance_level`), the
-excess over chance and the p-value of the shuffled-weights null (:func:`modlib.shuffle_test`).
+excess over chance and the p-value of a null: shuffled weights (:func:`modlib.shuffle_test`), or
+with ``null="scales"`` (``--null scales``) scale-matched copies that keep every neuron's size
+(:func:`modlib.scale_matched`; a layer whose only structure is neurons of unequal size does not
+pass it).
 
 Cost: each layer is co-clustered ``1 + n_shuffles`` times. One co-clustering of a 3072 × 768
 matrix takes about 0.15 s on one CPU core, so GPT-2 small (48 matrices of up to that size) with
@@ -37,13 +40,14 @@ from tqdm.auto import tqdm
 
 from ..core.graph import layer_matrix, weight_layers
 from ..core.metrics import chance_level, clusterability
-from ..core.null import shuffle_test
+from ..core.null import NULLS, shuffle_test
 from ..core.partition import Partition
 from ..core.spectral import spectral_cocluster
 from ..training.hub import from_hub
 from ..training.sources import Unreachable, cannot_reach, caused_by, reason, unusable
 from ..validate import (
     check_bool,
+    check_choice,
     check_instance,
     check_int,
     check_layer_names,
@@ -74,8 +78,8 @@ class LayerReport:
         clusterability: of the partition spectral co-clustering finds.
         chance_level: of that partition's cluster sizes (an unstructured matrix's score).
         excess: ``clusterability - chance_level``.
-        p_value: share of shuffled copies at least as clusterable (None without shuffles).
-        null: the shuffled copies' clusterability.
+        p_value: share of null copies at least as clusterable (None without copies).
+        null: the null copies' clusterability.
         partition: the spectral partition.
     """
 
@@ -97,11 +101,12 @@ class ModelAnalysis:
         model: what was analyzed, in words (e.g. ``"resnet18 (torchvision, random
             initialisation)"``).
         k: clusters per layer.
-        n_shuffles: shuffled copies per layer.
-        seed: seeds the clustering and the shuffles.
+        n_shuffles: null copies per layer.
+        seed: seeds the clustering and the copies.
         layers: one report per analyzed layer, in model order.
         skipped: ``{layer name: why}`` for the layers that could not be clustered.
         seconds: time taken.
+        null: the kind of null copy, ``"shuffle"`` or ``"scales"`` (:func:`modlib.shuffle_test`).
     """
 
     model: str
@@ -111,6 +116,7 @@ class ModelAnalysis:
     layers: list[LayerReport]
     skipped: dict[str, str]
     seconds: float
+    null: str = "shuffle"
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the partitions, as plain JSON types."""
@@ -119,14 +125,16 @@ class ModelAnalysis:
         for row in layers:
             row["shape"] = list(row["shape"])
         return {"model": self.model, "k": self.k, "n_shuffles": self.n_shuffles,
-                "seed": self.seed, "method": _METHOD, "layers": layers,
+                "null": self.null, "seed": self.seed, "method": _METHOD + _NULL_TEXT[self.null],
+                "layers": layers,
                 "skipped": dict(self.skipped), "seconds": round(self.seconds, 2)}
 
     def table(self) -> str:
         """The report as text: one line per layer, then the skipped layers."""
         width = max([len(r.name) for r in self.layers] + [5])
-        shuffles = (f"{self.n_shuffles} shuffled copies per layer" if self.n_shuffles
-                    else "no shuffled copies (no p-values)")
+        kind = "shuffled" if self.null == "shuffle" else "scale-matched"
+        shuffles = (f"{self.n_shuffles} {kind} copies per layer" if self.n_shuffles
+                    else f"no {kind} copies (no p-values)")
         lines = [f"{self.model}: k={self.k}, {shuffles}",
                  f"{'layer':<{width}}  {'shape':<12}  clusterability  chance  excess       p"]
         for r in self.layers:
@@ -140,8 +148,11 @@ class ModelAnalysis:
 _METHOD = ("per layer: spectral co-clustering into k clusters (modlib.spectral_cocluster); "
            "clusterability of that partition, its chance level (sum over clusters of the shares "
            "of rows times the shares of columns), excess = clusterability - chance level; "
-           "p_value = (1 + #shuffled copies at least as clusterable) / (1 + n_shuffles), each "
-           "copy's entries randomly permuted and clustered the same way (modlib.shuffle_test)")
+           "p_value = (1 + #null copies at least as clusterable) / (1 + n_shuffles), each copy "
+           "clustered the same way (modlib.shuffle_test); ")
+_NULL_TEXT = {"shuffle": "null copies: the layer's entries randomly permuted",
+              "scales": "null copies: scale-matched, Gaussian entries that keep every row's and "
+                        "column's squared weight (modlib.scale_matched)"}
 
 
 def load_any(spec: str | os.PathLike, *, pretrained: bool = False, progress: bool = True
@@ -366,9 +377,10 @@ def _why_skipped(W: torch.Tensor, k: int) -> str | None:
     return None
 
 
-def _report(name: str, W: torch.Tensor, k: int, n_shuffles: int, seed: int) -> LayerReport:
+def _report(name: str, W: torch.Tensor, k: int, n_shuffles: int, seed: int, null: str
+            ) -> LayerReport:
     if n_shuffles:
-        test = shuffle_test(W, k, n_shuffles=n_shuffles, seed=seed, progress=False)
+        test = shuffle_test(W, k, n_shuffles=n_shuffles, seed=seed, progress=False, null=null)
         part, observed, null, p = test.partition, test.observed, test.null, test.p_value
     else:
         part = spectral_cocluster(W, k, seed=seed)
@@ -380,13 +392,13 @@ def _report(name: str, W: torch.Tensor, k: int, n_shuffles: int, seed: int) -> L
 
 def analyze_model(model: nn.Module, *, k: int = 4, layers: Sequence[str] | None = None,
                   n_shuffles: int = 19, seed: int = 0, progress: bool = True,
-                  label: str | None = None) -> ModelAnalysis:
+                  label: str | None = None, null: str = "shuffle") -> ModelAnalysis:
     """Cluster each weight layer of ``model``; score it against chance and shuffled weights.
 
     Each layer's ``W`` (n_out, n_in) (:func:`modlib.layer_matrix`, in float32) is co-clustered
     into ``k`` clusters (:func:`modlib.spectral_cocluster`); its clusterability is reported
-    beside its chance level, the excess over chance, and the p-value of ``n_shuffles`` copies
-    of W with randomly permuted entries (:func:`modlib.shuffle_test`). A layer with a side
+    beside its chance level, the excess over chance, and the p-value of ``n_shuffles`` null
+    copies of W (:func:`modlib.shuffle_test`). A layer with a side
     smaller than ``k``, or NaN/Inf or all-zero weights, is skipped with a note.
 
     Args:
@@ -394,19 +406,22 @@ def analyze_model(model: nn.Module, *, k: int = 4, layers: Sequence[str] | None 
         k: clusters per layer, >= 2.
         layers: layer names or glob patterns (``"layer1.*"``); a module's name selects the
             weight layers inside it. Default: every layer with a weight graph.
-        n_shuffles: shuffled copies per layer (0: no p-value); the smallest p-value is
+        n_shuffles: null copies per layer (0: no p-value); the smallest p-value is
             ``1 / (n_shuffles + 1)``, and each copy costs one more co-clustering.
-        seed: seeds the clustering and the shuffles.
+        seed: seeds the clustering and the copies.
         progress: show a progress bar over the layers.
         label: what the model is, in words (default: its class name).
+        null: ``"shuffle"`` (the layer's entries randomly permuted) or ``"scales"``
+            (:func:`modlib.scale_matched` copies: every neuron keeps its size, the modules
+            go; stricter where neurons differ in size, as in trained layers).
 
     Returns:
         A :class:`ModelAnalysis`: one :class:`LayerReport` per layer, and the skipped layers.
 
     Raises:
         TypeError: an argument of the wrong type.
-        ValueError: ``k < 2``, ``n_shuffles < 0``, a pattern that matches no weight layer, or
-            no layer left to cluster.
+        ValueError: ``k < 2``, ``n_shuffles < 0``, ``null`` not ``"shuffle"`` or ``"scales"``,
+            a pattern that matches no weight layer, or no layer left to cluster.
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -420,6 +435,7 @@ def analyze_model(model: nn.Module, *, k: int = 4, layers: Sequence[str] | None 
     n_shuffles = check_int(n_shuffles, "n_shuffles", minimum=0)
     seed = check_int(seed, "seed")
     check_bool(progress, "progress")
+    check_choice(null, "null", NULLS)
     if label is not None:
         check_instance(label, "label", str, "a str or None")
     chosen = _select(model, layers)
@@ -434,19 +450,20 @@ def analyze_model(model: nn.Module, *, k: int = 4, layers: Sequence[str] | None 
         if why:
             skipped[name] = why
         else:
-            reports.append(_report(name, W, k, n_shuffles, seed))
+            reports.append(_report(name, W, k, n_shuffles, seed, null))
     if not reports:
         raise ValueError(f"No layer can be clustered at k={k}: "
                          + "; ".join(f"{n}: {why}" for n, why in skipped.items()) + ".")
     return ModelAnalysis(label or type(model).__name__, k, n_shuffles, seed, reports, skipped,
-                         time.perf_counter() - start)
+                         time.perf_counter() - start, null)
 
 
 def plot_analysis(analysis: ModelAnalysis, *, ax: Axes | None = None) -> Figure:
     """Per layer: clusterability of the spectral partition beside its chance level.
 
     Bars are the clusterability (blue when the p-value is at most 0.05), black ticks the chance
-    level, orange lines the range of the shuffled copies; each bar is labelled with its p-value.
+    level, orange lines the range of the null copies (shuffled or scale-matched, as analyzed);
+    each bar is labelled with its p-value.
 
     Args:
         analysis: what :func:`analyze_model` returns.
@@ -477,7 +494,8 @@ def plot_analysis(analysis: ModelAnalysis, *, ax: Axes | None = None) -> Figure:
     for yi, r in zip(y, reports, strict=True):
         if r.null:
             ax.plot([min(r.null), max(r.null)], [yi, yi], color="tab:orange", lw=3, alpha=0.8,
-                    label="shuffled weights (range)" if yi == y[0] else None)
+                    label=("shuffled weights (range)" if analysis.null == "shuffle"
+                           else "scale-matched copies (range)") if yi == y[0] else None)
         if r.p_value is not None:
             ax.annotate(f"p={r.p_value:.2g}", (r.clusterability, yi), xytext=(3, 0),
                         textcoords="offset points", va="center", fontsize=7)
