@@ -183,6 +183,19 @@ def excess(W: torch.Tensor, part: modlib.Partition | None) -> float | None:
     return float(modlib.clusterability(W, part)) - modlib.chance_level(part)
 
 
+def weighted_excess(W: torch.Tensor, part: modlib.Partition | None) -> float | None:
+    """Clusterability minus a chance level that keeps the neurons' weights: Σ_c R_c K_c, the
+    shares of row and column squared weight in cluster c (what a scale-matched copy of W keeps
+    inside, in expectation). Not the course's score: printed to show what it would change."""
+    if part is None:
+        return None
+    W2 = W.double().square()
+    total = W2.sum()
+    R = torch.zeros(part.k, dtype=torch.float64).index_add_(0, part.rows, W2.sum(1)) / total
+    K = torch.zeros(part.k, dtype=torch.float64).index_add_(0, part.cols, W2.sum(0)) / total
+    return float(modlib.clusterability(W, part)) - float((R * K).sum())
+
+
 def ari(truth: modlib.Partition, part: modlib.Partition | None, live_r, live_c) -> float | None:
     """The lower of the rows' and the columns' adjusted Rand index, on live neurons."""
     if part is None:
@@ -242,12 +255,13 @@ def main() -> None:
         res = run_methods(W, k, seed)
         ex = {m: excess(W, p) for m, (p, _) in res.items()}
         ex["truth"] = excess(W, truth) if truth is not None else None
+        weighted = {m: weighted_excess(W, p) for m, (p, _) in res.items()}
         copy = modlib.scale_matched(W, seed=seed)
         ex["scale-matched"] = excess(copy, modlib.spectral_cocluster(copy, k, seed=seed,
                                                                       refine=True))
         aris = ({m: ari(truth, p, live_r, live_c) for m, (p, _) in res.items()}
                 if truth is not None else {})
-        rows.append((kind, name, W.shape, ex, aris, {m: t for m, (_, t) in res.items()}))
+        rows.append((kind, name, W.shape, ex, aris, {m: t for m, (_, t) in res.items()}, weighted))
         ari_text = " / ".join(_fmt(aris[m], ".3f") for m in METHODS) if aris else "–"
         truth_text = _fmt(ex["truth"]) if truth is not None else "–"
         print(f"| {kind} | {name} | {k} | {seed} | "
@@ -279,6 +293,11 @@ def summarize(rows: list[tuple]) -> None:
                 for m in METHODS}
         print(f"module-free {name}: mean excess " + ", ".join(f"{m} {v:+.3f}"
                                                            for m, v in mean.items()))
+    print("\nexcess over a chance level that keeps the neurons' weights (Σ_c R_c K_c), median:")
+    for kind in ("planted", "enmeshed", "real", "module-free"):
+        med = {m: float(np.median([r[6][m] for r in rows if r[0] == kind and r[6][m] is not None]))
+               for m in METHODS}
+        print(f"{kind}: " + ", ".join(f"{m} {v:+.3f}" for m, v in med.items()))
     planted_aris = [r[4]["refined"] for r in rows if r[0] == "planted"]
     print(f"planted: refined ARI min {min(planted_aris):.3f}; modlib ARI min "
           f"{min(r[4]['modlib'] for r in rows if r[0] == 'planted'):.3f}")
