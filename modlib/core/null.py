@@ -6,9 +6,10 @@ Two kinds of copy, each clustered the same way as the layer itself:
   places: no modules, and no neuron larger than another either.
 - ``"scales"``: :func:`scale_matched`, Gaussian entries whose expected squares keep every row's
   and every column's squared weight. The neurons keep their sizes; only the modules are gone.
-  Trained layers have neurons of very unequal size (MNIST inputs at the border of the image carry
-  almost no weight), and a partition can score above the chance level of its cluster sizes by
-  pairing heavy rows with heavy columns alone; this copy scores that too.
+  Trained layers have neurons of very unequal size (in the course's MNIST CNN, fc1's heaviest
+  tenth of inputs carries 25 % of its squared weight, its lightest tenth 3 %), and a partition
+  can score above the chance level of its cluster sizes by pairing heavy rows with heavy columns
+  alone; this copy scores that too.
 
 The p-value is the share of copies that score as high. Introduced in notebook 02 (the
 ``"scales"`` copy in notebook 01).
@@ -83,13 +84,23 @@ def scale_matched(W: Tensor, *, seed: int = 0) -> Tensor:
     """
     check_matrix(W)
     check_int(seed, "seed")
+    return _scale_matched(W, _scales(W), seed)
+
+
+def _scales(W: Tensor) -> Tensor:
+    """(n_out, n_in) float64 ``sqrt(r_i · c_j / S)``, the scale of each entry of a
+    scale-matched copy; refuses an all-zero or non-finite W."""
     W2 = W.detach().double().square()
     rows, cols = W2.sum(1, keepdim=True), W2.sum(0, keepdim=True)
     total = rows.sum()
     check_total(W, total)
+    return torch.sqrt(rows * cols / total)
+
+
+def _scale_matched(W: Tensor, scales: Tensor, seed: int) -> Tensor:
     gen = torch.Generator().manual_seed(seed)
     g = torch.randn(W.shape, generator=gen, dtype=torch.float64)
-    return (g * torch.sqrt(rows * cols / total)).to(W.device, W.dtype)
+    return (g * scales).to(W.device, W.dtype)
 
 
 def _shuffled(W: Tensor, gen: torch.Generator) -> Tensor:
@@ -134,9 +145,10 @@ def shuffle_test(W: Tensor, k: int, *, n_shuffles: int = 20, seed: int = 0,
     observed = float(clusterability(W, part))
     gen = torch.Generator().manual_seed(seed)
     values = []
-    desc = "shuffled nulls" if null == "shuffle" else "scale-matched nulls"
+    scales = _scales(W) if null == "scales" else None  # the same for every copy
+    desc = "shuffled nulls" if scales is None else "scale-matched nulls"
     for i in tqdm(range(n_shuffles), desc=desc, disable=not progress, leave=False):
-        Wn = _shuffled(W, gen) if null == "shuffle" else scale_matched(W, seed=seed + 1 + i)
+        Wn = _shuffled(W, gen) if scales is None else _scale_matched(W, scales, seed + 1 + i)
         values.append(float(clusterability(Wn, spectral_cocluster(Wn, k, seed=seed + 1 + i))))
     p = (1 + sum(v >= observed for v in values)) / (1 + n_shuffles)
     return ShuffleTest(observed, values, p, chance_level(part), part, null)
